@@ -1,0 +1,205 @@
+"""The ``harness`` command: a thin layer that parses arguments and calls the pipeline."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from harness.errors import HarnessError
+from harness.log import console, setup_logging
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="harness",
+    help="Prove, with evidence, that a Kubernetes service loses no request while it is disrupted.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+image_app = typer.Typer(help="Build the sample service's image.", no_args_is_help=True)
+manifests_app = typer.Typer(help="Static checks of Kubernetes manifests.", no_args_is_help=True)
+cluster_app = typer.Typer(help="The local kind cluster (built with no container registry).", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+app.add_typer(manifests_app, name="manifests")
+app.add_typer(cluster_app, name="cluster")
+
+Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")]
+ClusterName = Annotated[str, typer.Option("--name", help="Cluster name.")]
+
+
+def _guarded(fn: Callable[[], T], verbose: int) -> T:
+    """Run one command; a HarnessError becomes a clear message and an exit code, never a traceback."""
+    setup_logging(verbose)
+    try:
+        return fn()
+    except HarnessError as exc:
+        console.print(f"[bold red]error:[/] {exc.problem}", highlight=False, markup=True)
+        if exc.fix:
+            console.print(f"[bold]fix:[/] {exc.fix}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        raise typer.Exit(130) from None
+
+
+@image_app.command("build")
+def image_build(
+    version: Annotated[str | None, typer.Option(help="Version to compile in and tag (default: sample-service/VERSION).")] = None,
+    source: Annotated[Path | None, typer.Option(help="Sample service source directory.")] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Build rollout-harness/sample-service:<version> (static binary, FROM scratch, no pull)."""
+    from harness.image import build_sample_image
+
+    built = _guarded(lambda: build_sample_image(version, source), verbose)
+    typer.echo(built.ref)
+
+
+@manifests_app.command("check")
+def manifests_check(
+    directories: Annotated[list[Path], typer.Argument(help="Manifest directories to check.")],
+    verbose: Verbose = 0,
+) -> None:
+    """Name each problem that would make a rollout lose requests, and its fix."""
+    from harness.manifests import check_manifests, format_findings
+
+    def run() -> int:
+        worst = 0
+        for directory in directories:
+            findings = check_manifests(directory)
+            errors = [f for f in findings if f.severity == "error"]
+            if findings:
+                typer.echo(f"{directory}:")
+                typer.echo(format_findings(findings))
+            else:
+                typer.echo(f"{directory}: no problems found")
+            if errors:
+                worst = 1
+        return worst
+
+    code = _guarded(run, verbose)
+    raise typer.Exit(code)
+
+
+@cluster_app.command("up")
+def cluster_up(
+    name: ClusterName = "rollout-harness",
+    workers: Annotated[int, typer.Option(min=0, max=5, help="Worker nodes besides the control plane.")] = 0,
+    k8s_version: Annotated[str, typer.Option("--k8s-version", help="Kubernetes version of the nodes.")] = "v1.34.4",
+    node_image: Annotated[str, typer.Option(
+        help="'auto' (build locally, or use a stock kindest/node image when it can be pulled), 'build', "
+             "'stock', or an image reference.")] = "auto",
+    host_port: Annotated[int, typer.Option(help="Port on 127.0.0.1 that publishes the NodePort 30080.")] = 30080,
+    verbose: Verbose = 0,
+) -> None:
+    """Create the kind cluster (or reuse a healthy one); build the node image first when needed."""
+    from harness.cluster.lifecycle import up
+
+    record = _guarded(lambda: up(name=name, workers=workers, k8s_version=k8s_version, node_image=node_image,
+                                 host_port=host_port), verbose)
+    typer.echo(f"cluster {record.name} is ready; kubeconfig {record.kubeconfig} (context {record.context})")
+
+
+@cluster_app.command("image")
+def cluster_image(
+    k8s_version: Annotated[str, typer.Option("--k8s-version")] = "v1.34.4",
+    force: Annotated[bool, typer.Option(help="Rebuild even when the cache holds the image.")] = False,
+    verbose: Verbose = 0,
+) -> None:
+    """Build the kind node image locally from the Go module proxy and Debian packages."""
+    from harness.cluster.lifecycle import build_image
+
+    built = _guarded(lambda: build_image(k8s_version, force=force), verbose)
+    typer.echo(built.ref)
+
+
+@cluster_app.command("down")
+def cluster_down(name: ClusterName = "rollout-harness", verbose: Verbose = 0) -> None:
+    """Delete the cluster, its containers, network and volumes; put back host sysctls kubelet changed."""
+    from harness.cluster.kind import cluster_down as down
+
+    removed = _guarded(lambda: down(name), verbose)
+    typer.echo("\n".join(removed) if removed else f"no cluster {name!r}; nothing to remove")
+
+
+@cluster_app.command("status")
+def cluster_status(name: ClusterName = "rollout-harness", verbose: Verbose = 0) -> None:
+    """Show whether the cluster exists, its nodes, and what is wrong with it."""
+    from harness.cluster.kind import cluster_status as status
+
+    st = _guarded(lambda: status(name), verbose)
+    if not st.exists:
+        typer.echo(f"cluster {name!r} does not exist (create it with `harness cluster up`)")
+        raise typer.Exit(1)
+    typer.echo(f"cluster {name!r}: {'healthy' if st.healthy else 'NOT healthy'}"
+               f"{'' if st.owned else ' (not created by the harness)'}")
+    for node in st.nodes:
+        typer.echo(f"  node {node['name']}: {'Ready' if node['ready'] else 'NotReady'} {node['version']}")
+    for problem in st.problems:
+        typer.echo(f"  problem: {problem}")
+    if st.kubeconfig:
+        typer.echo(f"  kubeconfig: {st.kubeconfig} (context {st.context})")
+    raise typer.Exit(0 if st.healthy else 1)
+
+
+@app.command("run")
+def run(
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario file (default: scenarios/rolling-restart.yaml).")] = None,
+    out: Annotated[Path, typer.Option(help="Directory that receives the run directory.")] = Path("runs"),
+    context: Annotated[str | None, typer.Option(
+        help="Disrupt this existing kube context instead of the harness's own cluster. Naming it is the "
+             "permission to disrupt it.")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig holding --context.")] = None,
+    keep_namespace: Annotated[bool, typer.Option(help="Leave the run's namespace in place.")] = False,
+    verbose: Verbose = 0,
+) -> None:
+    """Run a scenario: deploy, drive traffic, disrupt, record, judge. Exit 0 only on PASS."""
+    from harness.report.terminal import print_verdict
+    from harness.run import RunOptions, run_scenario
+    from harness.scenario import default_scenario_path, load_scenario
+
+    def go() -> int:
+        path = scenario or default_scenario_path()
+        loaded = load_scenario(path)
+        result = run_scenario(loaded, RunOptions(out_dir=out, context=context, kubeconfig=kubeconfig,
+                                                 keep_namespace=keep_namespace))
+        print_verdict(result.verdict)
+        console.print(f"run directory: {result.run_dir}")
+        return 0 if result.verdict.passed else 1
+
+    raise typer.Exit(_guarded(go, verbose))
+
+
+@app.command("report")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `harness run`.")],
+    verbose: Verbose = 0,
+) -> None:
+    """Re-judge a saved run from its evidence (no cluster needed) and rewrite its reports."""
+    from harness.report import write_junit, write_result_json
+    from harness.report.terminal import print_verdict
+    from harness.verdict import judge_run_dir
+
+    def go() -> int:
+        verdict = judge_run_dir(run_dir)
+        write_result_json(run_dir, verdict)
+        write_junit(run_dir, [verdict])
+        print_verdict(verdict)
+        return 0 if verdict.passed else 1
+
+    raise typer.Exit(_guarded(go, verbose))
+
+
+def main() -> None:
+    app(prog_name="harness")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

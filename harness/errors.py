@@ -1,0 +1,90 @@
+"""One root exception, specific leaves.
+
+Every error the harness raises on purpose carries a ``fix``: the sentence a user needs to act on it.
+The CLI prints ``problem`` and ``fix`` and exits non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClusterError",
+    "ConfigError",
+    "ContextRefused",
+    "DisruptionError",
+    "HarnessError",
+    "ImageBuildError",
+    "ManifestError",
+    "NodeImageBuildError",
+    "ObserverError",
+    "PrerequisiteMissing",
+    "RolloutError",
+    "ScenarioError",
+    "TrafficError",
+    "WorkloadError",
+]
+
+
+class HarnessError(Exception):
+    """Root of every error the harness raises on purpose."""
+
+    exit_code = 2
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.problem}\n  fix: {self.fix}" if self.fix else self.problem
+
+
+class ConfigError(HarnessError):
+    """A setting or argument is invalid."""
+
+
+class ScenarioError(ConfigError):
+    """A scenario file is unreadable or does not validate."""
+
+
+class ManifestError(ConfigError):
+    """A manifest directory is unreadable or malformed."""
+
+
+class PrerequisiteMissing(HarnessError):
+    """A tool the harness needs (docker, go, kind, ...) is missing or not working."""
+
+
+class ImageBuildError(HarnessError):
+    """Building a container image failed."""
+
+
+class NodeImageBuildError(ImageBuildError):
+    """A step of the registry-free kind node image build failed."""
+
+
+class ClusterError(HarnessError):
+    """The kind cluster could not be created, reached or removed."""
+
+
+class ContextRefused(HarnessError):
+    """The harness will not disrupt a kube context it did not create unless it is named explicitly."""
+
+
+class WorkloadError(HarnessError):
+    """Deploying the workload under test failed."""
+
+
+class RolloutError(WorkloadError):
+    """A rollout failed (ProgressDeadlineExceeded) or did not finish in time."""
+
+
+class DisruptionError(HarnessError):
+    """A disruption step could not be carried out."""
+
+
+class TrafficError(HarnessError):
+    """The traffic process failed or could not be started."""
+
+
+class ObserverError(HarnessError):
+    """An observer lost events it could not recover."""

@@ -1,0 +1,582 @@
+"""A static lint of a variant: each way its objects can lose requests during a disruption, named with
+its fix, before a cluster is involved.
+
+Errors are configurations that lose requests or cannot roll at all; warnings weaken a guarantee
+without breaking it on their own. The graceful variant must come out clean and the naive one must
+not, so the lint itself is tested against both.
+
+Shutdown timing is read from the environment the sample service understands (SHUTDOWN_MODE,
+DRAIN_DELAY, SHUTDOWN_TIMEOUT, ...); only values written literally in the manifest are known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from harness.manifests.load import K8sObject, ManifestDocument, load_documents, object_ref
+from harness.manifests.render import pod_labels, selector_matches, workload_container
+from harness.manifests.values import is_percent, parse_go_duration, resolve_fenceposts, scaled_value
+
+__all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "Finding",
+    "Severity",
+    "check_documents",
+    "check_manifests",
+    "check_objects",
+    "format_findings",
+    "has_errors",
+]
+
+DEFAULT_GRACE_SECONDS = 30
+# Kubernetes' defaults for a RollingUpdate without explicit parameters.
+_DEFAULT_SURGE = "25%"
+_DEFAULT_UNAVAILABLE = "25%"
+
+_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh"})
+_SHELL_SLEEP = re.compile(r"\bsleep\s+([0-9.]+[smhd]?)\b")
+_SLEEP_ARG = re.compile(r"^([0-9]*\.?[0-9]+)([smhd]?)$")
+_SLEEP_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+_GOOD_PRE_STOP = "lifecycle.preStop.sleep.seconds: 5 (the sleep action needs no shell in the image)"
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem: what is wrong, where, and the change that removes it."""
+
+    severity: Severity
+    rule: str  # a stable short name, such as "grace-period"
+    object: str  # "Deployment/sample-service"
+    problem: str
+    fix: str
+    file: str | None = None  # "path:line" of the object's document, when it came from a file
+
+
+def check_manifests(directory: Path) -> list[Finding]:
+    """Lint a variant directory. Raises ManifestError when it cannot be loaded at all."""
+    return check_documents(load_documents(directory))
+
+
+def check_objects(objects: Iterable[K8sObject]) -> list[Finding]:
+    """Lint objects that did not come from files, such as the output of ``render``."""
+    return check_documents([ManifestDocument(obj=obj) for obj in objects])
+
+
+def check_documents(documents: Sequence[ManifestDocument]) -> list[Finding]:
+    findings: list[Finding] = []
+    services = [d for d in documents if d.obj.get("kind") == "Service"]
+    budgets = [d for d in documents if d.obj.get("kind") == "PodDisruptionBudget"]
+    deployments = [d for d in documents if d.obj.get("kind") == "Deployment"]
+    for doc in documents:
+        findings.extend(_check_namespace(doc))
+    for doc in deployments:
+        findings.extend(_DeploymentCheck(doc, services, budgets).run())
+    for doc in services:
+        findings.extend(_check_service_selector(doc, deployments))
+    # Errors first; within a severity, the order of the files.
+    return sorted(findings, key=lambda f: f.severity != Severity.ERROR)
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(f.severity == Severity.ERROR for f in findings)
+
+
+def format_findings(findings: Sequence[Finding]) -> str:
+    """Plain text, one block per finding and a count at the end."""
+    if not findings:
+        return "no problems found"
+    blocks = []
+    for f in findings:
+        where = f"  ({f.file})" if f.file else ""
+        blocks.append(
+            f"{f.severity.value:<7} {f.object} [{f.rule}]{where}\n"
+            f"        {f.problem}\n"
+            f"        fix: {f.fix}"
+        )
+    errors = sum(1 for f in findings if f.severity == Severity.ERROR)
+    warnings = len(findings) - errors
+    summary = f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+    return "\n".join(blocks) + "\n" + summary
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _check_namespace(doc: ManifestDocument) -> list[Finding]:
+    namespace = _dict(doc.obj.get("metadata")).get("namespace")
+    if namespace is None:
+        return []
+    return [
+        Finding(
+            Severity.WARNING,
+            "namespace",
+            object_ref(doc.obj),
+            f"metadata.namespace is fixed to {namespace!r}, but the harness puts each run in a namespace of "
+            "its own; applying this object there fails or touches another namespace",
+            "remove metadata.namespace",
+            doc.location,
+        )
+    ]
+
+
+def _check_service_selector(doc: ManifestDocument, deployments: Sequence[ManifestDocument]) -> list[Finding]:
+    selector = _dict(_dict(doc.obj.get("spec")).get("selector"))
+    if not selector or not deployments:
+        return []
+    if any(selector_matches({"matchLabels": selector}, pod_labels(d.obj)) for d in deployments):
+        return []
+    wanted = ", ".join(f"{k}: {v}" for k, v in selector.items())
+    return [
+        Finding(
+            Severity.ERROR,
+            "service-selector",
+            object_ref(doc.obj),
+            f"the selector ({wanted}) matches the pods of no Deployment here: the Service has no endpoints",
+            "make spec.selector a subset of the Deployment's spec.template.metadata.labels",
+            doc.location,
+        )
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Env:
+    """A container's literal environment; values from valueFrom are unknown and left out."""
+
+    values: dict[str, str]
+
+    @classmethod
+    def of(cls, container: Mapping[str, Any]) -> _Env:
+        values: dict[str, str] = {}
+        for item in _list(container.get("env")):
+            entry = _dict(item)
+            name, value = entry.get("name"), entry.get("value")
+            # The sample service treats an empty value as unset.
+            if isinstance(name, str) and isinstance(value, str) and value != "":
+                values[name] = value
+        return cls(values)
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+
+class _DeploymentCheck:
+    def __init__(
+        self,
+        doc: ManifestDocument,
+        services: Sequence[ManifestDocument],
+        budgets: Sequence[ManifestDocument],
+    ) -> None:
+        self.doc = doc
+        self.ref = object_ref(doc.obj)
+        self.spec = _dict(doc.obj.get("spec"))
+        self.pod_spec = _dict(_dict(self.spec.get("template")).get("spec"))
+        self.labels = pod_labels(doc.obj)
+        self.services = [
+            s for s in services
+            if (sel := _dict(_dict(s.obj.get("spec")).get("selector")))
+            and selector_matches({"matchLabels": sel}, self.labels)
+        ]
+        self.budgets = [
+            b for b in budgets
+            if selector_matches(_dict(_dict(b.obj.get("spec")).get("selector")), self.labels)
+        ]
+        self.findings: list[Finding] = []
+
+    def add(self, severity: Severity, rule: str, problem: str, fix: str) -> None:
+        self.findings.append(Finding(severity, rule, self.ref, problem, fix, self.doc.location))
+
+    def run(self) -> list[Finding]:
+        replicas = self._replicas()
+        grace = self._grace()
+        containers = [c for c in _list(self.pod_spec.get("containers")) if isinstance(c, dict)]
+        init_containers = [c for c in _list(self.pod_spec.get("initContainers")) if isinstance(c, dict)]
+        if not containers:
+            self.add(Severity.ERROR, "containers", "the pod template has no containers",
+                     "declare the service's container under spec.template.spec.containers")
+        for container in init_containers:
+            self._check_image(container)
+            self._check_env_types(container)
+        for container in containers:
+            self._check_image(container)
+            self._check_env_types(container)
+            self._check_readiness(container)
+            self._check_sample_env(container)
+            if grace is not None:
+                self._check_grace(container, grace)
+        main = workload_container(self.doc.obj)
+        if main is not None and self.services:
+            self._check_pre_stop(main)
+        if replicas is not None:
+            self._check_strategy(replicas)
+            self._check_budgets(replicas)
+            if replicas == 1:
+                self.add(
+                    Severity.WARNING, "replicas",
+                    "one replica: deleting, evicting or draining its pod leaves the Service with no "
+                    "ready pod",
+                    "run at least 2 replicas (3 with maxUnavailable: 0 keeps two serving during a rollout)",
+                )
+        return self.findings
+
+    def _replicas(self) -> int | None:
+        replicas = self.spec.get("replicas", 1)
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            self.add(Severity.ERROR, "replicas", f"spec.replicas {replicas!r} is not a whole number >= 0",
+                     "write spec.replicas as an unquoted integer, such as 3")
+            return None
+        return replicas
+
+    def _grace(self) -> int | None:
+        grace = self.pod_spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
+        if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+            self.add(Severity.ERROR, "grace-period",
+                     f"terminationGracePeriodSeconds {grace!r} is not a whole number >= 0",
+                     "write it as an unquoted integer, such as 30")
+            return None
+        return grace
+
+    def _name(self, container: Mapping[str, Any]) -> str:
+        return f"container {container.get('name', '?')!s}"
+
+    def _check_image(self, container: Mapping[str, Any]) -> None:
+        image = container.get("image")
+        who = self._name(container)
+        if not isinstance(image, str) or not image.strip():
+            self.add(Severity.ERROR, "image-tag", f"{who} has no image",
+                     "set image to a tagged reference, such as rollout-harness/sample-service:0.1.0")
+            return
+        if "@" in image:
+            return  # pinned by digest: immutable whatever the tag says
+        last = image.rsplit("/", 1)[-1]
+        tag = last.split(":", 1)[1] if ":" in last else None
+        why = ("imagePullPolicy then defaults to Always, so a kind node without a registry cannot start the "
+               "pod, and setting the same reference again rolls nothing")
+        repository = image[: -len(tag) - 1] if tag is not None else image
+        fix = (f"pin a version tag, such as {repository}:0.1.0; "
+               "the harness overrides the tag per run")
+        if tag is None:
+            self.add(Severity.ERROR, "image-tag",
+                     f"{who}: image {image} has no tag, which means :latest; {why}", fix)
+        elif tag == "latest":
+            self.add(Severity.ERROR, "image-tag", f"{who}: image {image} uses the latest tag; {why}", fix)
+
+    def _check_env_types(self, container: Mapping[str, Any]) -> None:
+        for item in _list(container.get("env")):
+            entry = _dict(item)
+            value = entry.get("value")
+            if "value" in entry and value is not None and not isinstance(value, str):
+                self.add(
+                    Severity.ERROR, "env-value",
+                    f"{self._name(container)}: env {entry.get('name')} is {value!r} "
+                    f"(a YAML {type(value).__name__}); the API accepts only strings",
+                    f'quote it: value: "{str(value).lower() if isinstance(value, bool) else value}"',
+                )
+
+    def _check_readiness(self, container: Mapping[str, Any]) -> None:
+        if isinstance(container.get("readinessProbe"), dict):
+            return
+        self.add(
+            Severity.ERROR, "readiness-probe",
+            f"{self._name(container)} has no readinessProbe: its pod joins the Service's endpoints as soon "
+            "as the process starts, before it can answer, and nothing takes it out while it stops",
+            "add a readinessProbe that fails from the moment shutdown begins, e.g. httpGet /ready on port "
+            "8080 with periodSeconds: 1 and failureThreshold: 1",
+        )
+
+    def _check_sample_env(self, container: Mapping[str, Any]) -> None:
+        env = _Env.of(container)
+        who = self._name(container)
+        allowed = {
+            "SHUTDOWN_MODE": ("graceful", "immediate", "ignore"),
+            "READINESS_FLIP": ("true", "false"),
+            "KEEPALIVE_CLOSE": ("polite", "abrupt"),
+            "READY_LIES": ("true", "false"),
+        }
+        for name, choices in allowed.items():
+            value = env.get(name)
+            if value is not None and value not in choices:
+                self.add(Severity.ERROR, "env-invalid",
+                         f"{who}: {name}={value!r} is not one of {', '.join(choices)}; the sample service "
+                         "refuses to start and the pod crash-loops",
+                         f"set {name} to one of {', '.join(choices)}")
+        for name in ("DRAIN_DELAY", "SHUTDOWN_TIMEOUT", "STARTUP_DELAY"):
+            if env.get(name) is not None and self._duration(env, name) is None:
+                self.add(Severity.ERROR, "env-invalid",
+                         f"{who}: {name}={env.get(name)!r} is not a Go duration >= 0; the sample service "
+                         "refuses to start and the pod crash-loops",
+                         f"write {name} as a Go duration, such as 0, 500ms, 5s or 1m30s")
+        delay_ms = env.get("RESPONSE_DELAY_MS")
+        if delay_ms is not None and not delay_ms.isdigit():
+            self.add(Severity.ERROR, "env-invalid",
+                     f"{who}: RESPONSE_DELAY_MS={delay_ms!r} is not a whole number of milliseconds >= 0",
+                     "write RESPONSE_DELAY_MS as an integer, such as 50")
+
+        mode = env.get("SHUTDOWN_MODE")
+        if mode == "immediate":
+            self.add(
+                Severity.ERROR, "shutdown-mode",
+                f"{who}: SHUTDOWN_MODE=immediate exits on SIGTERM: requests in flight and keep-alive "
+                "connections are cut, and new connections are refused until the endpoints catch up",
+                "set SHUTDOWN_MODE=graceful (with READINESS_FLIP=true, DRAIN_DELAY and SHUTDOWN_TIMEOUT)",
+            )
+        elif mode == "ignore":
+            self.add(
+                Severity.ERROR, "shutdown-mode",
+                f"{who}: SHUTDOWN_MODE=ignore ignores SIGTERM, so the kubelet SIGKILLs the process when the "
+                "grace period ends, resetting every open connection, and each pod takes the full grace "
+                "period to go",
+                "set SHUTDOWN_MODE=graceful",
+            )
+        if env.get("READINESS_FLIP") == "false":
+            self.add(
+                Severity.WARNING, "readiness-flip",
+                f"{who}: READINESS_FLIP=false keeps /ready answering 200 while the process shuts down; only "
+                "the endpoint controller's reaction to the pod's deletion takes it out of rotation, and "
+                "load balancers that probe the pod themselves keep sending to it",
+                "set READINESS_FLIP=true so readiness fails from the moment SIGTERM arrives",
+            )
+        if env.get("KEEPALIVE_CLOSE") == "abrupt":
+            self.add(
+                Severity.ERROR, "keepalive-close",
+                f"{who}: KEEPALIVE_CLOSE=abrupt resets open keep-alive connections at shutdown, so a client "
+                "that sends on one at that moment gets a reset instead of a response",
+                "set KEEPALIVE_CLOSE=polite (idle connections closed, busy ones answered with "
+                "Connection: close)",
+            )
+        if env.get("READY_LIES") == "true":
+            self.add(
+                Severity.ERROR, "ready-lies",
+                f"{who}: READY_LIES=true reports ready before the service can answer, so a new pod "
+                "receives traffic it answers with 503 during a rollout",
+                "set READY_LIES=false",
+            )
+        timeout = self._duration(env, "SHUTDOWN_TIMEOUT")
+        delay = int(delay_ms) / 1000 if delay_ms is not None and delay_ms.isdigit() else None
+        if delay is not None and timeout is not None and delay >= timeout:
+            self.add(
+                Severity.ERROR, "response-delay",
+                f"{who}: RESPONSE_DELAY_MS={delay_ms} is not below "
+                f"SHUTDOWN_TIMEOUT={env.get('SHUTDOWN_TIMEOUT')}: a request that starts just before "
+                "shutdown is cut off at the deadline",
+                "raise SHUTDOWN_TIMEOUT above the slowest response, and terminationGracePeriodSeconds "
+                "with it",
+            )
+
+    def _duration(self, env: _Env, name: str) -> float | None:
+        value = env.get(name)
+        if value is None:
+            return None
+        try:
+            seconds = parse_go_duration(value)
+        except ValueError:
+            return None
+        return seconds if seconds >= 0 else None
+
+    def _check_grace(self, container: Mapping[str, Any], grace: int) -> None:
+        env = _Env.of(container)
+        pre_stop = _pre_stop_seconds(container) or 0.0
+        parts = []
+        if pre_stop:
+            parts.append(f"preStop {_secs(pre_stop)}")
+        drain = shutdown = 0.0
+        # Only a graceful process drains and then waits out its shutdown deadline.
+        if env.get("SHUTDOWN_MODE") in (None, "graceful"):
+            drain = self._duration(env, "DRAIN_DELAY") or 0.0
+            shutdown = self._duration(env, "SHUTDOWN_TIMEOUT") or 0.0
+            if drain:
+                parts.append(f"DRAIN_DELAY {_secs(drain)}")
+            if shutdown:
+                parts.append(f"SHUTDOWN_TIMEOUT {_secs(shutdown)}")
+        needed = pre_stop + drain + shutdown
+        if needed == 0 or grace > needed:
+            return
+        source = "the default " if "terminationGracePeriodSeconds" not in self.pod_spec else ""
+        self.add(
+            Severity.ERROR, "grace-period",
+            f"{self._name(container)}: {source}terminationGracePeriodSeconds {grace} is not above the "
+            f"{_secs(needed)} the pod may need to stop ({' + '.join(parts)}); the grace period counts from "
+            "the deletion, preStop included, and the kubelet SIGKILLs whatever is still running when it ends",
+            f"set terminationGracePeriodSeconds above {_secs(needed)} (e.g. {int(needed) + 10}), "
+            "or shorten the preStop sleep, DRAIN_DELAY or SHUTDOWN_TIMEOUT",
+        )
+
+    def _check_pre_stop(self, container: Mapping[str, Any]) -> None:
+        if _pre_stop_seconds(container) is not None:
+            return
+        env = _Env.of(container)
+        drain = self._duration(env, "DRAIN_DELAY") or 0.0
+        if env.get("SHUTDOWN_MODE") in (None, "graceful") and drain > 0:
+            return  # the process keeps serving on its own while the endpoints catch up
+        service = object_ref(self.services[0].obj)
+        self.add(
+            Severity.ERROR, "pre-stop",
+            f"{self._name(container)} has no preStop hook and does not drain, yet {service} sends it "
+            "traffic: SIGTERM arrives at once while the endpoint removal still travels to every node's "
+            "proxy, so connections keep arriving at a process that is stopping",
+            f"add {_GOOD_PRE_STOP}, or have the process keep serving for a few seconds after SIGTERM "
+            "(DRAIN_DELAY with SHUTDOWN_MODE=graceful)",
+        )
+
+    def _check_strategy(self, replicas: int) -> None:
+        strategy = _dict(self.spec.get("strategy"))
+        kind = strategy.get("type", "RollingUpdate")
+        if kind == "Recreate":
+            self.add(
+                Severity.ERROR, "rollout-strategy",
+                "strategy Recreate stops every old pod before starting a new one: each rollout is an outage",
+                "use strategy type RollingUpdate with maxSurge: 1 and maxUnavailable: 0",
+            )
+            return
+        if kind != "RollingUpdate":
+            self.add(Severity.ERROR, "rollout-strategy",
+                     f"strategy type {kind!r} is not a Deployment strategy",
+                     "use strategy type RollingUpdate with maxSurge: 1 and maxUnavailable: 0")
+            return
+        rolling = _dict(strategy.get("rollingUpdate"))
+        # A null field is unset, and the API defaults it like a missing one.
+        surge = _DEFAULT_SURGE if rolling.get("maxSurge") is None else rolling["maxSurge"]
+        unavailable = (
+            _DEFAULT_UNAVAILABLE if rolling.get("maxUnavailable") is None else rolling["maxUnavailable"]
+        )
+        bad = [
+            f"{name} {value!r}" for name, value in (("maxSurge", surge), ("maxUnavailable", unavailable))
+            if not _valid_int_or_percent(value)
+        ]
+        if bad:
+            self.add(Severity.ERROR, "rollout-strategy",
+                     f"{' and '.join(bad)} is neither a whole number >= 0 nor a percentage; "
+                     "the API rejects it",
+                     "write an integer (maxSurge: 1) or a quoted percentage (maxUnavailable: \"25%\")")
+            return
+        if _is_zero(surge) and _is_zero(unavailable):
+            self.add(Severity.ERROR, "rollout-strategy",
+                     "maxSurge and maxUnavailable are both 0: the rollout could neither add nor remove "
+                     "a pod, and the API rejects it",
+                     "set maxSurge: 1 and keep maxUnavailable: 0")
+            return
+        if is_percent(unavailable) and int(str(unavailable)[:-1]) > 100:
+            self.add(Severity.ERROR, "rollout-strategy",
+                     f"maxUnavailable {unavailable} is above 100%; the API rejects it",
+                     "set maxUnavailable: 0 and maxSurge: 1")
+            return
+        if replicas == 0:
+            return
+        _, down = resolve_fenceposts(replicas, surge, unavailable)
+        if down >= replicas:
+            rounded = scaled_value(unavailable, replicas, round_up=False)
+            if is_percent(unavailable):
+                how = f"{unavailable} of {replicas} replicas rounds down to {rounded}"
+            else:
+                how = f"{unavailable} with {replicas} replicas"
+            if rounded < down:
+                how += f", and with maxSurge resolving to 0 the controller lets {down} go anyway"
+            self.add(
+                Severity.ERROR, "rollout-strategy",
+                f"maxUnavailable {how}: the rollout may take down every old pod before a new one is ready, "
+                "leaving no ready pod",
+                "set maxUnavailable: 0 and maxSurge: 1, so each new pod is ready before an old one goes",
+            )
+
+    def _check_budgets(self, replicas: int) -> None:
+        for budget in self.budgets:
+            ref = object_ref(budget.obj)
+            spec = _dict(budget.obj.get("spec"))
+            min_available = spec.get("minAvailable")
+            max_unavailable = spec.get("maxUnavailable")
+            if min_available is not None and max_unavailable is not None:
+                self.add(Severity.ERROR, "disruption-budget",
+                         f"{ref} sets both minAvailable and maxUnavailable; the API rejects it",
+                         "keep one of them (maxUnavailable: 1 works at any replica count)")
+                continue
+            value = min_available if min_available is not None else max_unavailable
+            if value is None:
+                continue
+            if not _valid_int_or_percent(value):
+                self.add(Severity.ERROR, "disruption-budget",
+                         f"{ref}: {value!r} is neither a whole number >= 0 nor a percentage",
+                         "write an integer (maxUnavailable: 1) or a quoted percentage")
+                continue
+            # The disruption controller rounds both fields up.
+            scaled = scaled_value(value, replicas, round_up=True)
+            allowed = replicas - scaled if min_available is not None else scaled
+            if replicas > 0 and allowed <= 0:
+                field = "minAvailable" if min_available is not None else "maxUnavailable"
+                self.add(
+                    Severity.WARNING, "disruption-budget",
+                    f"{ref} ({field} {value}) allows no eviction of the {replicas} replica(s): a node drain "
+                    "waits forever instead of moving the pods",
+                    f"use maxUnavailable: 1, or a minAvailable below {replicas}",
+                )
+
+
+def _pre_stop_seconds(container: Mapping[str, Any]) -> float | None:
+    """How long the preStop hook holds the pod before SIGTERM; None when there is no hook.
+
+    An exec hook counts its ``sleep`` commands; an HTTP hook's duration is unknown and counts as 0.
+    """
+    pre_stop = _dict(_dict(container.get("lifecycle")).get("preStop"))
+    if not pre_stop:
+        return None
+    sleep = _dict(pre_stop.get("sleep"))
+    seconds = sleep.get("seconds")
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        return float(seconds)
+    command = _dict(pre_stop.get("exec")).get("command")
+    if isinstance(command, list) and command:
+        return _exec_sleep_seconds([str(arg) for arg in command])
+    return 0.0
+
+
+def _exec_sleep_seconds(argv: list[str]) -> float:
+    program = PurePosixPath(argv[0]).name
+    if program == "busybox" and len(argv) > 1:
+        argv, program = argv[1:], argv[1]
+    if program == "sleep":
+        return sum(_sleep_arg(arg) for arg in argv[1:])
+    if program in _SHELLS and "-c" in argv[:-1]:
+        script = argv[argv.index("-c") + 1]
+        return sum(_sleep_arg(m.group(1)) for m in _SHELL_SLEEP.finditer(script))
+    return 0.0
+
+
+def _sleep_arg(arg: str) -> float:
+    match = _SLEEP_ARG.match(arg)
+    if match is None:
+        return 0.0
+    return float(match.group(1)) * _SLEEP_UNITS[match.group(2)]
+
+
+def _valid_int_or_percent(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return is_percent(value)
+
+
+def _is_zero(value: Any) -> bool:
+    return (isinstance(value, int) and value == 0) or value == "0%"
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:g}s"
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

@@ -1,0 +1,1 @@
+"""Traffic: the Locust process (``worker``) and its runner in the harness process (``runner``)."""

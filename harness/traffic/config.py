@@ -1,0 +1,22 @@
+"""What the traffic process is told to do. Shared by the runner and the worker; no gevent here."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["TrafficConfig"]
+
+
+class TrafficConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(description="Base URL, e.g. http://127.0.0.1:30080")
+    out: str = Field(description="Path of requests.jsonl")
+    run_id: str
+    rate: float = Field(200.0, gt=0, description="Target requests per second over all users")
+    users: int = Field(20, ge=1)
+    keepalive_share: float = Field(0.5, ge=0, le=1, description="Share of users on keep-alive connections")
+    paths: list[str] = Field(default_factory=lambda: ["/"], min_length=1)
+    timeout_s: float = Field(5.0, gt=0)
+    connect_timeout_s: float = Field(3.0, gt=0)
+    max_duration_s: float = Field(1800.0, gt=0, description="The process stops by itself after this long")

@@ -1,0 +1,233 @@
+"""The traffic process: Locust users at a fixed rate, one JSON line per request.
+
+Run as ``python -m harness.traffic.worker CONFIG_JSON``. Importing locust monkey-patches the whole
+process with gevent, which is why this module is never imported by the harness process itself.
+
+Protocol with the parent: SIGTERM (or SIGINT) means "stop sending, let in-flight requests finish,
+write everything, exit 0". Once a second a status line ``{"status": {...}}`` goes to stdout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import gevent.event
+from gevent.lock import Semaphore
+from locust import FastHttpUser, constant_throughput, events, task
+from locust.env import Environment
+
+from harness.evidence import ConnectionMode, ErrorKind, RequestRecord
+from harness.traffic.config import TrafficConfig
+
+# --- shared state of this process ------------------------------------------------------------
+
+_CONFIG: TrafficConfig | None = None
+_ids = itertools.count(1)
+_inflight: dict[str, RequestRecord] = {}
+_pending_lines: list[str] = []
+_write_lock = Semaphore()
+_stopping = False
+_counts = {"sent": 0, "ok": 0, "failed": 0}
+
+
+def _config() -> TrafficConfig:
+    assert _CONFIG is not None
+    return _CONFIG
+
+
+def classify(exc: BaseException) -> ErrorKind:
+    """Map a client exception to the error kinds of the evidence."""
+    if isinstance(exc, ConnectionRefusedError):
+        return ErrorKind.REFUSED
+    if isinstance(exc, (TimeoutError, socket.timeout, gevent.Timeout)):
+        return ErrorKind.TIMEOUT
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, EOFError)):
+        return ErrorKind.RESET
+    name = type(exc).__name__.lower()
+    text = str(exc).lower()
+    if "refused" in text:
+        return ErrorKind.REFUSED
+    if "timeout" in name or "timed out" in text:
+        return ErrorKind.TIMEOUT
+    # geventhttpclient reports a connection closed mid-response as a parse or closed error.
+    if any(word in name or word in text for word in ("reset", "closed", "parse", "incomplete", "eof", "broken")):
+        return ErrorKind.RESET
+    return ErrorKind.OTHER
+
+
+def _finish(rec: RequestRecord) -> None:
+    _inflight.pop(rec.id, None)
+    if rec.ok:
+        _counts["ok"] += 1
+    else:
+        _counts["failed"] += 1
+    _pending_lines.append(rec.to_json())
+
+
+class _Recording:
+    """Mixin: every request goes through ``send`` and becomes one record."""
+
+    conn_mode = ConnectionMode.KEEP_ALIVE
+    last_pod: str | None = None
+    client: Any
+
+    def send(self) -> None:
+        if _stopping:
+            return
+        cfg = _config()
+        rid = f"{cfg.run_id}-{next(_ids):08d}"
+        rec = RequestRecord(id=rid, user=type(self).__name__, conn=self.conn_mode,
+                            t_start=time.time(), m_start=time.monotonic(),
+                            conn_pod=self.last_pod if self.conn_mode is ConnectionMode.KEEP_ALIVE else None)
+        _inflight[rid] = rec
+        _counts["sent"] += 1
+        headers = {"X-Request-ID": rid}
+        if self.conn_mode is ConnectionMode.NEW:
+            headers["Connection"] = "close"
+        path = cfg.paths[_counts["sent"] % len(cfg.paths)]
+        try:
+            resp = self.client.get(path, headers=headers, name=path)
+            rec.m_end, rec.t_end = time.monotonic(), time.time()
+            error = getattr(resp, "error", None)
+            status = int(getattr(resp, "status_code", 0) or 0)
+            if status > 0:
+                rec.status = status
+                rec.pod = resp.headers.get("X-Pod")
+                rec.version = resp.headers.get("X-Version")
+                rec.bytes = len(resp.content or b"")
+                if status >= 500:
+                    rec.detail = (resp.text or "")[:120]
+                if resp.headers.get("Connection", "").lower() == "close" or self.conn_mode is ConnectionMode.NEW:
+                    self.last_pod = None
+                else:
+                    self.last_pod = rec.pod
+            else:
+                rec.error = classify(error) if isinstance(error, BaseException) else ErrorKind.OTHER
+                rec.detail = f"{type(error).__name__}: {error}"[:200] if error else "no response"
+                self.last_pod = None
+        except Exception as exc:  # the record must be written whatever the client raised
+            rec.m_end, rec.t_end = time.monotonic(), time.time()
+            rec.error = classify(exc)
+            rec.detail = f"{type(exc).__name__}: {exc}"[:200]
+            self.last_pod = None
+        _finish(rec)
+
+
+def _user_classes(cfg: TrafficConfig) -> list[type]:
+    classes: list[type] = []
+    per_user = cfg.rate / max(1, cfg.users)
+
+    if cfg.keepalive_share > 0:
+
+        class KeepAliveUser(_Recording, FastHttpUser):
+            conn_mode = ConnectionMode.KEEP_ALIVE
+            wait_time = constant_throughput(per_user)
+            network_timeout = cfg.timeout_s
+            connection_timeout = cfg.connect_timeout_s
+            concurrency = 1
+            weight = max(1, round(cfg.keepalive_share * 100))
+
+            @task
+            def hit(self) -> None:
+                self.send()
+
+        classes.append(KeepAliveUser)
+    if cfg.keepalive_share < 1:
+
+        class NewConnectionUser(_Recording, FastHttpUser):
+            conn_mode = ConnectionMode.NEW
+            wait_time = constant_throughput(per_user)
+            network_timeout = cfg.timeout_s
+            connection_timeout = cfg.connect_timeout_s
+            concurrency = 1
+            weight = max(1, round((1 - cfg.keepalive_share) * 100))
+
+            @task
+            def hit(self) -> None:
+                self.send()
+
+        classes.append(NewConnectionUser)
+    return classes
+
+
+@dataclass
+class _Writer:
+    path: str
+
+    def run(self) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            while True:
+                gevent.sleep(0.25)
+                self.flush(fh)
+
+    @staticmethod
+    def flush(fh: Any) -> None:
+        if not _pending_lines:
+            return
+        with _write_lock:
+            lines = _pending_lines[:]
+            del _pending_lines[: len(lines)]
+        fh.write("\n".join(lines) + "\n")
+        fh.flush()
+
+
+def _status(rps: float) -> None:
+    line = {"status": {**_counts, "inflight": len(_inflight), "rps": round(rps, 1), "m": time.monotonic()}}
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str]) -> int:
+    global _CONFIG, _stopping
+    cfg = TrafficConfig.model_validate_json(open(argv[1], encoding="utf-8").read())
+    _CONFIG = cfg
+    env = Environment(user_classes=_user_classes(cfg), host=cfg.url, events=events,
+                      stop_timeout=cfg.timeout_s + 2, catch_exceptions=True)
+    runner = env.create_local_runner()
+    writer_greenlet = gevent.spawn(_Writer(cfg.out).run)
+    stop_requested = gevent.event.Event()
+
+    def request_stop(*_: Any) -> None:
+        stop_requested.set()
+
+    gevent.signal_handler(signal.SIGTERM, request_stop)
+    gevent.signal_handler(signal.SIGINT, request_stop)
+    runner.start(cfg.users, spawn_rate=max(cfg.users, 1) * 10)
+    last_sent, last_m = 0, time.monotonic()
+    deadline = time.monotonic() + cfg.max_duration_s
+    while not stop_requested.wait(1.0):
+        now = time.monotonic()
+        _status((_counts["sent"] - last_sent) / max(now - last_m, 1e-6))
+        last_sent, last_m = _counts["sent"], now
+        if now >= deadline:
+            break
+    # Stop sending; requests already sent finish (or time out) before the users are stopped.
+    _stopping = True
+    drain_deadline = time.monotonic() + cfg.timeout_s + 2
+    while _inflight and time.monotonic() < drain_deadline:
+        gevent.sleep(0.05)
+    runner.quit()
+    writer_greenlet.kill()
+    # Anything still in flight now was sent and never answered: it is recorded, not dropped.
+    for rec in list(_inflight.values()):
+        rec.error = ErrorKind.INCOMPLETE
+        rec.detail = "no response when traffic stopped"
+        _finish(rec)
+    with open(cfg.out, "a", encoding="utf-8") as fh:
+        _Writer.flush(fh)
+    _status(0.0)
+    sys.stdout.write(json.dumps({"done": _counts}) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,162 @@
+"""From evidence to a verdict, and from a saved run directory to a verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from harness.evidence import (
+    REQUESTS_FILE,
+    TIMELINE_FILE,
+    ReadStats,
+    RequestRecord,
+    TimelineEvent,
+    read_timeline,
+)
+from harness.log import get_logger
+from harness.verdict.gates import DEFAULT_GATES, Evidence, Gate
+from harness.verdict.model import (
+    FailedRequest,
+    GateConfig,
+    GateResult,
+    GateStatus,
+    RunFacts,
+    Verdict,
+    read_run_record,
+)
+from harness.verdict.summary import RequestSummary, classify, summarize_requests, summarize_requests_file
+from harness.verdict.timeline import disruption_windows, state_at
+
+__all__ = ["annotate_failure", "decide", "judge", "judge_run_dir", "load_evidence", "windows_for"]
+
+log = get_logger(__name__)
+
+
+def decide(gates: Sequence[GateResult], harness_errors: Sequence[str] = ()) -> GateStatus:
+    """ERROR beats FAIL beats INCONCLUSIVE beats PASS; skipped gates do not count."""
+    statuses = {g.status for g in gates}
+    if GateStatus.ERROR in statuses or harness_errors:
+        return GateStatus.ERROR
+    if GateStatus.FAIL in statuses:
+        return GateStatus.FAIL
+    if GateStatus.INCONCLUSIVE in statuses:
+        return GateStatus.INCONCLUSIVE
+    return GateStatus.PASS
+
+
+def annotate_failure(evidence: Evidence, record: RequestRecord) -> FailedRequest:
+    """A failing request with the pod it most likely hit and that pod's state when it was sent."""
+    source: Literal["pod", "conn_pod", "unknown"]
+    if record.pod:
+        pod, source = record.pod, "pod"
+    elif record.conn_pod:
+        pod, source = record.conn_pod, "conn_pod"
+    else:
+        pod, source = "unknown", "unknown"
+    origin = evidence.origin_m
+    return FailedRequest(
+        id=record.id,
+        user=record.user,
+        conn=record.conn.value,
+        m_start=record.m_start,
+        offset_s=round(record.m_start - origin, 6) if origin is not None else 0.0,
+        t_start=record.t_start,
+        m_end=record.m_end,
+        outcome=classify(record.status, None if record.error is None else record.error.value, record.m_end),
+        status=record.status,
+        error=None if record.error is None else record.error.value,
+        detail=record.detail,
+        pod=pod,
+        pod_source=source,
+        pod_state=state_at(evidence.timeline, pod, record.m_start, service=evidence.facts.service),
+    )
+
+
+def _run_gate(gate: Gate, evidence: Evidence, config: GateConfig) -> GateResult:
+    try:
+        return gate(evidence, config)
+    except Exception as exc:  # a broken gate must surface as ERROR, never as a pass
+        name = getattr(gate, "__name__", repr(gate))
+        log.exception("gate %s raised", name)
+        return GateResult(name=name, status=GateStatus.ERROR,
+                          reason=f"the gate could not be evaluated: {type(exc).__name__}: {exc}")
+
+
+def judge(evidence: Evidence, config: GateConfig | None = None, *,
+          gates: Sequence[Gate] = DEFAULT_GATES) -> Verdict:
+    config = config if config is not None else GateConfig()
+    results = [_run_gate(gate, evidence, config) for gate in gates]
+    harness_errors = evidence.harness_errors
+    outcome = decide(results, harness_errors)
+    expected = evidence.facts.expect
+    summary = evidence.summary
+
+    failing = list(summary.first_failures)
+    if not config.allow_4xx:
+        failing.extend(summary.first_client_errors)
+    failing.sort(key=lambda r: r.m_start)
+    keep = max(len(summary.first_failures), len(summary.first_client_errors))
+    origin = evidence.origin_m
+    return Verdict(
+        scenario=evidence.facts.scenario,
+        run_id=evidence.facts.run_id,
+        outcome=outcome,
+        expected=expected,
+        matches_expectation=outcome is (GateStatus.PASS if expected == "pass" else GateStatus.FAIL),
+        gates=results,
+        counts=summary.counts,
+        latency=summary.latency.stats(),
+        latency_during_disruption=summary.latency_during_disruption.stats(),
+        disruption_windows=list(summary.disruption_windows),
+        first_failures=[annotate_failure(evidence, rec) for rec in failing[:keep]],
+        harness_errors=harness_errors,
+        origin_m=origin,
+        bucket_s=summary.bucket_s,
+        buckets=summary.bucket_list(origin),
+        facts=evidence.facts,
+        config=config,
+    )
+
+
+def windows_for(facts: RunFacts, timeline: Sequence[TimelineEvent]) -> list[tuple[float, float]]:
+    """The disruption windows the orchestrator recorded, else the ones the timeline's actions show."""
+    if facts.disruption_windows is not None:
+        return [(float(a), float(b)) for a, b in facts.disruption_windows]
+    return disruption_windows(timeline, until=facts.traffic_stopped_m)
+
+
+def load_evidence(path: Path, *, first_failures: int = 20, bucket_s: float = 1.0
+                  ) -> tuple[Evidence, GateConfig]:
+    """Read a run directory (``run.json``, ``requests.jsonl``, ``timeline.jsonl``) in one pass over
+    the requests. A missing or damaged evidence file becomes a harness error, so the verdict is
+    ERROR rather than a pass over partial evidence; a missing ``run.json`` raises ConfigError."""
+    record = read_run_record(path)
+    facts = record.facts
+    load_errors: list[str] = []
+
+    timeline_path = path / TIMELINE_FILE
+    timeline_stats = ReadStats()
+    if not timeline_path.exists():
+        load_errors.append(f"{TIMELINE_FILE} is missing")
+    timeline = read_timeline(timeline_path, timeline_stats)
+    if timeline_stats.malformed:
+        load_errors.append(f"{timeline_stats.malformed} lines of {TIMELINE_FILE} could not be read")
+
+    windows = windows_for(facts, timeline)
+    requests_path = path / REQUESTS_FILE
+    summary: RequestSummary
+    if requests_path.exists():
+        summary = summarize_requests_file(requests_path, disruption_windows=windows,
+                                          first_failures=first_failures, bucket_s=bucket_s)
+    else:
+        load_errors.append(f"{REQUESTS_FILE} is missing")
+        summary = summarize_requests((), disruption_windows=windows, first_failures=first_failures,
+                                     bucket_s=bucket_s)
+    return Evidence(summary=summary, timeline=timeline, facts=facts, load_errors=load_errors), record.gates
+
+
+def judge_run_dir(path: Path, config_override: GateConfig | None = None) -> Verdict:
+    """Judge a saved run directory, with its own gate settings unless ``config_override`` is given."""
+    evidence, config = load_evidence(path)
+    return judge(evidence, config_override if config_override is not None else config)

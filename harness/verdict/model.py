@@ -1,0 +1,317 @@
+"""The verdict's data: what the orchestrator tells the judge about a run, the thresholds it judges
+against, and the results it hands to the reports. Everything here serialises to JSON and back, so a
+saved run can be re-judged and a saved verdict re-rendered without a cluster."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ConfigError
+
+__all__ = [
+    "RUN_FILE",
+    "Bucket",
+    "Counts",
+    "FailedRequest",
+    "GateConfig",
+    "GateResult",
+    "GateStatus",
+    "LatencyStats",
+    "OutcomeCounts",
+    "PodState",
+    "RolloutFacts",
+    "RunFacts",
+    "RunRecord",
+    "Verdict",
+    "read_run_record",
+    "write_run_record",
+]
+
+RUN_FILE = "run.json"
+
+Expectation = Literal["pass", "fail"]
+
+
+class _Model(BaseModel):
+    # A typo in run.json or a scenario's gate settings must not be silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class GateStatus(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    ERROR = "ERROR"
+    SKIPPED = "SKIPPED"
+
+
+class RolloutFacts(_Model):
+    completed: bool
+    deadline_s: float | None = None
+    duration_s: float | None = None
+    error: str | None = None  # e.g. "ProgressDeadlineExceeded"
+
+
+class RunFacts(_Model):
+    """What only the orchestrator knows about a run."""
+
+    scenario: str
+    run_id: str
+    started_at: float  # wall clock, epoch seconds
+    ended_at: float | None = None
+    traffic_started_m: float | None = None  # time.monotonic()
+    traffic_stopped_m: float | None = None
+    # None when the scenario has no rollout to wait for.
+    rollout: RolloutFacts | None = None
+    # Traffic process died, observer gap not closed, API lost: any entry makes the verdict ERROR.
+    harness_errors: list[str] = Field(default_factory=list)
+    # Pods of the target that existed before the first disruption.
+    old_pods: list[str] = Field(default_factory=list)
+    expect: Expectation = "pass"
+    # The target Service; when set, only its EndpointSlices count as "the endpoint set".
+    service: str | None = None
+    # Monotonic [start, end] intervals of the disruption. When None they are derived from the
+    # timeline's action events (see ``harness.verdict.timeline.disruption_windows``).
+    disruption_windows: list[tuple[float, float]] | None = None
+
+
+class GateConfig(_Model):
+    min_requests: int = Field(default=100, ge=0)
+    min_rate_rps: float | None = Field(default=None, ge=0)
+    latency_p99_ms_during_disruption: float | None = Field(default=None, gt=0)
+    # Error budget: when either is set, the loss gates pass while the total loss stays within it.
+    max_failed_requests: int | None = Field(default=None, ge=0)
+    max_failed_ratio: float | None = Field(default=None, ge=0, le=1)
+    allow_4xx: bool = True
+    # Which old pods the disruption must have replaced: a rollout replaces all, a pod kill one,
+    # a scale-up none.
+    disruption_replaces: Literal["all", "any", "none"] = "all"
+    # Whether a pod that was not there before must have become ready (false for a scale-down).
+    disruption_new_ready: bool = True
+
+    @property
+    def has_error_budget(self) -> bool:
+        return self.max_failed_requests is not None or self.max_failed_ratio is not None
+
+
+class RunRecord(_Model):
+    """``run.json``: everything besides the two evidence files that judging a run needs."""
+
+    schema_version: Literal[1] = 1
+    facts: RunFacts
+    gates: GateConfig = Field(default_factory=GateConfig)
+
+
+def write_run_record(path: Path, record: RunRecord) -> None:
+    """Write ``run.json`` into the run directory ``path`` (or to ``path`` if it names a file)."""
+    target = path / RUN_FILE if path.is_dir() else path
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(target)
+
+
+def read_run_record(path: Path) -> RunRecord:
+    target = path / RUN_FILE if path.is_dir() else path
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{target} does not exist, so the run cannot be judged",
+            "point at a run directory written by `harness run` (it holds run.json, requests.jsonl "
+            "and timeline.jsonl)",
+        ) from exc
+    try:
+        return RunRecord.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        got = json.dumps(first.get("input"), default=str)[:80]
+        raise ConfigError(
+            f"{target}: field {where}: {first['msg']} (got {got})",
+            "fix or regenerate run.json; its schema is harness.verdict.RunRecord",
+        ) from exc
+
+
+class OutcomeCounts(_Model):
+    """Requests by what happened to them. Every request lands in exactly one field."""
+
+    ok: int = 0  # a response below 400
+    http_4xx: int = 0
+    http_5xx: int = 0
+    refused: int = 0
+    reset: int = 0
+    timeout: int = 0
+    incomplete: int = 0  # sent, never answered: error "incomplete", or no end/status recorded
+    other: int = 0
+
+    @property
+    def total(self) -> int:
+        return (self.ok + self.http_4xx + self.http_5xx + self.refused + self.reset + self.timeout
+                + self.incomplete + self.other)
+
+    @property
+    def connection_errors(self) -> int:
+        return self.refused + self.reset + self.timeout + self.other
+
+    def failed(self, *, allow_4xx: bool = True) -> int:
+        return (self.http_5xx + self.connection_errors + self.incomplete
+                + (0 if allow_4xx else self.http_4xx))
+
+
+class Bucket(_Model):
+    """Requests started in ``[m, m + bucket_s)``, by outcome, for charts."""
+
+    m: float
+    offset_s: float  # from the start of traffic (or the first request)
+    counts: OutcomeCounts
+
+
+class LatencyStats(_Model):
+    """Latency of requests that got a response. ``exact`` is false once samples were folded into a
+    histogram whose percentiles are within 0.5 % of the true value."""
+
+    count: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    exact: bool = True
+
+
+class Counts(_Model):
+    outcomes: OutcomeCounts = Field(default_factory=OutcomeCounts)
+    by_status: dict[str, int] = Field(default_factory=dict)  # "200": n
+    by_status_class: dict[str, int] = Field(default_factory=dict)  # "2xx": n
+    by_error_kind: dict[str, int] = Field(default_factory=dict)  # "reset": n
+    by_conn: dict[str, OutcomeCounts] = Field(default_factory=dict)
+    by_user: dict[str, OutcomeCounts] = Field(default_factory=dict)
+    by_pod: dict[str, int] = Field(default_factory=dict)  # answers per pod
+    by_version: dict[str, int] = Field(default_factory=dict)
+    malformed_lines: int = 0
+    first_m: float | None = None  # monotonic start of the first request
+    last_m: float | None = None  # monotonic start of the last request
+    last_end_m: float | None = None
+    # Per failing outcome, the monotonic start of its first and last request.
+    failure_spans: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.outcomes.total
+
+
+class PodState(_Model):
+    """A pod as the timeline saw it at one instant."""
+
+    pod: str
+    m: float
+    known: bool = False  # any pod event at or before the instant
+    exists: bool = False  # known and not yet deleted
+    phase: str | None = None
+    ready: bool | None = None
+    terminating: bool | None = None
+    terminating_for_s: float | None = None  # since the deletionTimestamp was first seen
+    node: str | None = None
+    version: str | None = None
+    # The pod in the target's EndpointSlices at that instant.
+    in_endpoints: bool = False
+    endpoint_ready: bool | None = None
+    endpoint_serving: bool | None = None
+    endpoint_terminating: bool | None = None
+    # The whole endpoint set at that instant.
+    endpoints_total: int = 0
+    endpoints_ready: int = 0
+
+    def describe(self) -> str:
+        if not self.known:
+            state = "not seen by the observers yet"
+        elif not self.exists:
+            state = "already deleted"
+        else:
+            bits = [self.phase or "phase unknown", "ready" if self.ready else "not ready"]
+            if self.terminating:
+                since = "" if self.terminating_for_s is None else f" for {self.terminating_for_s:.2f}s"
+                bits.append(f"terminating{since}")
+            state = ", ".join(bits)
+        if self.in_endpoints:
+            flags = [name for name, on in (("ready", self.endpoint_ready), ("serving", self.endpoint_serving),
+                                           ("terminating", self.endpoint_terminating)) if on]
+            ep = f"in endpoints ({', '.join(flags) or 'no flags'})"
+        else:
+            ep = "not in endpoints"
+        return f"{state}; {ep}; {self.endpoints_ready}/{self.endpoints_total} endpoints ready"
+
+
+class FailedRequest(_Model):
+    """A failing request and where it most likely went."""
+
+    id: str
+    user: str
+    conn: str
+    m_start: float
+    offset_s: float
+    t_start: float
+    m_end: float | None = None
+    outcome: str  # a field name of OutcomeCounts
+    status: int | None = None
+    error: str | None = None
+    detail: str | None = None
+    pod: str  # record.pod, else record.conn_pod, else "unknown"
+    pod_source: Literal["pod", "conn_pod", "unknown"]
+    pod_state: PodState
+
+    def describe(self) -> str:
+        what = self.error or f"HTTP {self.status}"
+        if self.detail:
+            what = f"{what} ({self.detail})"
+        via = {"pod": "answered by", "conn_pod": "connection last answered by", "unknown": "pod"}
+        return (f"+{self.offset_s:.3f}s {self.id} [{self.conn}] {what}; "
+                f"{via[self.pod_source]} {self.pod}: {self.pod_state.describe()}")
+
+
+class GateResult(_Model):
+    name: str
+    status: GateStatus
+    reason: str
+    numbers: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+
+
+class Verdict(_Model):
+    schema_version: Literal[1] = 1
+    scenario: str
+    run_id: str
+    outcome: GateStatus
+    expected: Expectation
+    matches_expectation: bool
+    gates: list[GateResult]
+    counts: Counts
+    latency: LatencyStats
+    latency_during_disruption: LatencyStats
+    disruption_windows: list[tuple[float, float]]
+    first_failures: list[FailedRequest]
+    harness_errors: list[str]
+    origin_m: float | None  # monotonic instant that offsets count from
+    bucket_s: float
+    buckets: list[Bucket]
+    facts: RunFacts
+    config: GateConfig
+
+    @model_validator(mode="after")
+    def _outcome_is_decided(self) -> Verdict:
+        if self.outcome is GateStatus.SKIPPED:
+            raise ValueError("a verdict's outcome cannot be SKIPPED")
+        return self
+
+    def gate(self, name: str) -> GateResult:
+        for result in self.gates:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome is GateStatus.PASS

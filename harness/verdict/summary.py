@@ -1,0 +1,575 @@
+"""One streaming pass over the request records.
+
+A run can hold millions of requests, so nothing here keeps a list of them: counts, per-bucket
+counts, a bounded latency digest and the first N failing records are all the verdict needs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import multiprocessing
+import os
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.evidence import ConnectionMode, ErrorKind, RequestRecord
+from harness.log import get_logger
+from harness.verdict.model import Bucket, Counts, LatencyStats, OutcomeCounts
+
+__all__ = [
+    "OUTCOMES",
+    "LatencyDigest",
+    "RequestSummary",
+    "classify",
+    "summarize_requests",
+    "summarize_requests_file",
+]
+
+# Column order of every per-outcome counter; names are OutcomeCounts fields.
+OUTCOMES: tuple[str, ...] = (
+    "ok", "http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other",
+)
+_OK, _H4, _H5, _INCOMPLETE = 0, 1, 2, 6
+_ERROR_COLUMN: dict[str, int] = {
+    ErrorKind.REFUSED.value: 3,
+    ErrorKind.RESET.value: 4,
+    ErrorKind.TIMEOUT.value: 5,
+    ErrorKind.INCOMPLETE.value: _INCOMPLETE,
+    ErrorKind.OTHER.value: 7,
+}
+_CONN_MODES = frozenset(mode.value for mode in ConnectionMode)
+
+log = get_logger(__name__)
+_FIRST_FAILING = _H5  # columns from here on are failures whatever the gate settings
+
+
+def classify(status: int | None, error: str | None, m_end: float | None) -> str:
+    """The outcome (an OutcomeCounts field) of one request."""
+    return OUTCOMES[_column(status, error, m_end)]
+
+
+def _column(status: int | None, error: str | None, m_end: float | None) -> int:
+    if error is not None:
+        return _ERROR_COLUMN[error]
+    if status is None or m_end is None:
+        # No answer recorded: the request was still in flight when the record was written.
+        return _INCOMPLETE
+    if status >= 500:
+        return _H5
+    if status >= 400:
+        return _H4
+    return _OK
+
+
+class LatencyDigest:
+    """Latency samples in milliseconds: exact up to ``exact_cap`` samples, then folded into a
+    logarithmic histogram with 1 %-wide bins, so a percentile stays within 0.5 % of the true value
+    (above a few microseconds) and memory stays bounded whatever the run's length."""
+
+    __slots__ = ("count", "exact_cap", "hist", "max_ms", "samples")
+
+    def __init__(self, exact_cap: int = 200_000) -> None:
+        self.exact_cap = exact_cap
+        self.samples: array[float] | None = array("d") if exact_cap > 0 else None
+        self.hist: dict[int, int] = {}
+        self.count = 0
+        self.max_ms = 0.0
+
+    @property
+    def exact(self) -> bool:
+        return self.samples is not None
+
+    def add(self, ms: float) -> None:
+        self.count += 1
+        if ms > self.max_ms:  # noqa: PLR1730 - an if is cheaper than max() once per request
+            self.max_ms = ms
+        samples = self.samples
+        if samples is None:
+            key = _bin(ms)
+            self.hist[key] = self.hist.get(key, 0) + 1
+            return
+        samples.append(ms)
+        if len(samples) > self.exact_cap:
+            self.samples = None
+            hist = self.hist
+            for value in samples:
+                key = _bin(value)
+                hist[key] = hist.get(key, 0) + 1
+
+    def merge(self, other: LatencyDigest) -> None:
+        self.count += other.count
+        self.max_ms = max(self.max_ms, other.max_ms)
+        if self.samples is not None and other.samples is not None \
+                and len(self.samples) + len(other.samples) <= self.exact_cap:
+            self.samples.extend(other.samples)
+            return
+        for digest in (self, other):
+            if digest.samples is not None:
+                for value in digest.samples:
+                    key = _bin(value)
+                    self.hist[key] = self.hist.get(key, 0) + 1
+        self.samples = None
+        for key, n in other.hist.items():
+            self.hist[key] = self.hist.get(key, 0) + n
+
+    def percentile(self, p: float) -> float | None:
+        """Nearest-rank percentile, ``p`` in (0, 100]."""
+        if self.count == 0:
+            return None
+        rank = max(1, math.ceil(p / 100.0 * self.count))
+        if self.samples is not None:
+            return sorted(self.samples)[rank - 1]
+        seen = 0
+        for key in sorted(self.hist):
+            seen += self.hist[key]
+            if seen >= rank:
+                # The top bin's middle can lie above the largest sample.
+                return min(_bin_value(key), self.max_ms)
+        return self.max_ms
+
+    def stats(self) -> LatencyStats:
+        if self.count == 0:
+            return LatencyStats()
+        if self.samples is not None:
+            ordered = sorted(self.samples)
+
+            def pick(p: float) -> float:
+                return ordered[max(1, math.ceil(p / 100.0 * len(ordered))) - 1]
+
+            return LatencyStats(count=self.count, p50_ms=pick(50), p95_ms=pick(95), p99_ms=pick(99),
+                                max_ms=self.max_ms, exact=True)
+        return LatencyStats(count=self.count, p50_ms=self.percentile(50), p95_ms=self.percentile(95),
+                            p99_ms=self.percentile(99), max_ms=self.max_ms, exact=False)
+
+
+# Bins are on log(1 + microseconds): positive for every non-negative latency, so int() floors.
+_BIN_STEP = math.log(1.01)
+_BIN_SCALE = 1.0 / _BIN_STEP
+
+
+def _bin(ms: float) -> int:
+    return int(math.log1p(ms * 1000.0 if ms > 0.0 else 0.0) * _BIN_SCALE)
+
+
+def _bin_value(key: int) -> float:
+    return math.expm1((key + 0.5) * _BIN_STEP) / 1000.0
+
+
+@dataclass(slots=True)
+class RequestSummary:
+    """Everything the gates and reports need from the request records."""
+
+    counts: Counts
+    latency: LatencyDigest
+    latency_during_disruption: LatencyDigest
+    bucket_s: float
+    # Bucket index (floor(m_start / bucket_s)) -> counts per OUTCOMES column.
+    buckets: dict[int, list[int]]
+    # The earliest failing records by m_start (5xx, connection errors, incomplete).
+    first_failures: list[RequestRecord]
+    # The earliest 4xx records: failures only when a scenario disallows 4xx.
+    first_client_errors: list[RequestRecord]
+    disruption_windows: list[tuple[float, float]] = field(default_factory=list)
+    # Wall clock minus monotonic clock of the sending process, from the earliest record.
+    clock_offset_s: float | None = None
+
+    def bucket_list(self, origin_m: float | None = None) -> list[Bucket]:
+        origin = self.counts.first_m if origin_m is None else origin_m
+        result: list[Bucket] = []
+        for index in sorted(self.buckets):
+            m = index * self.bucket_s
+            row = self.buckets[index]
+            result.append(Bucket(
+                m=m,
+                offset_s=0.0 if origin is None else round(m - origin, 6),
+                counts=OutcomeCounts(**dict(zip(OUTCOMES, row, strict=True))),
+            ))
+        return result
+
+
+_K = TypeVar("_K")
+
+
+def _add_rows(into: dict[_K, list[int]], more: dict[_K, list[int]]) -> None:
+    for key, row in more.items():
+        total = into.setdefault(key, [0] * len(OUTCOMES))
+        for col, n in enumerate(row):
+            total[col] += n
+
+
+def _add_counts(into: dict[_K, int], more: dict[_K, int]) -> None:
+    for key, n in more.items():
+        into[key] = into.get(key, 0) + n
+
+
+# One request as the hot loop wants it: m_start, m_end, status, error, conn, user, pod, version,
+# t_start, and the record (or its raw dict, turned into a record only if it is kept).
+_Row = tuple[float, float | None, int | None, str | None, str, str, str | None, str | None, float,
+             "RequestRecord | dict[str, Any]"]
+
+
+class _Accumulator:
+    """The mutable state of one pass."""
+
+    def __init__(self, *, disruption_windows: Sequence[tuple[float, float]], first_failures: int,
+                 bucket_s: float) -> None:
+        if bucket_s <= 0:
+            raise ValueError(f"bucket_s must be positive, got {bucket_s}")
+        self.windows = sorted((float(a), float(b)) for a, b in disruption_windows)
+        self.keep = max(0, first_failures)
+        self.bucket_s = bucket_s
+        self.outcomes = [0] * len(OUTCOMES)
+        self.buckets: dict[int, list[int]] = {}
+        # (connection mode, user class) -> counts per OUTCOMES column; one lookup serves both.
+        self.by_class: dict[tuple[str, str], list[int]] = {}
+        self.by_status: dict[int, int] = {}
+        self.by_pod: dict[str, int] = {}
+        self.by_version: dict[str, int] = {}
+        self.span_first = [math.inf] * len(OUTCOMES)
+        self.span_last = [-math.inf] * len(OUTCOMES)
+        self.first_m = math.inf
+        self.first_t: float | None = None
+        self.last_m = -math.inf
+        self.last_end_m = -math.inf
+        self.latency = LatencyDigest(exact_cap=0)
+        self.latency_window = LatencyDigest()
+        # Max-heaps (by negated keys) of the earliest records; the sequence number keeps ties in
+        # file order and keeps the records themselves out of comparisons.
+        self.failures: list[tuple[float, int, RequestRecord]] = []
+        self.client_errors: list[tuple[float, int, RequestRecord]] = []
+        self.seq = 0
+        self.malformed = 0
+
+    def consume(self, rows: Iterable[_Row]) -> None:
+        """Fold rows into the counters. This loop runs once per request, so it works on local
+        names and plain values; only failures, which are rare, leave it for a method call."""
+        bucket_s = self.bucket_s
+        outcomes = self.outcomes
+        buckets, by_class = self.buckets, self.by_class
+        by_status, by_pod, by_version = self.by_status, self.by_pod, self.by_version
+        windows = self.windows
+        window_add = self.latency_window.add
+        # The whole run's latency goes straight into the histogram: a method call per request
+        # would cost more than the rest of the bookkeeping.
+        hist = self.latency.hist
+        log1p, scale = math.log1p, _BIN_SCALE
+        n_latency, max_ms = 0, self.latency.max_ms
+        error_column = _ERROR_COLUMN
+        seq = self.seq
+        first_m, first_t, last_m, last_end_m = self.first_m, self.first_t, self.last_m, self.last_end_m
+        for m_start, m_end, status, error, conn, user, pod, version, t_start, source in rows:
+            seq += 1
+            if error is not None:
+                col = error_column[error]
+            elif status is None or m_end is None:
+                col = _INCOMPLETE  # no answer recorded: still in flight when the record was written
+            elif status >= 500:
+                col = _H5
+            elif status >= 400:
+                col = _H4
+            else:
+                col = _OK
+            outcomes[col] += 1
+
+            index = int(m_start // bucket_s)
+            row = buckets.get(index)
+            if row is None:
+                row = buckets[index] = [0, 0, 0, 0, 0, 0, 0, 0]
+            row[col] += 1
+            row = by_class.get((conn, user))
+            if row is None:
+                row = by_class[conn, user] = [0, 0, 0, 0, 0, 0, 0, 0]
+            row[col] += 1
+            if status is not None:
+                by_status[status] = by_status.get(status, 0) + 1
+            if pod is not None:
+                by_pod[pod] = by_pod.get(pod, 0) + 1
+            if version is not None:
+                by_version[version] = by_version.get(version, 0) + 1
+
+            if m_start < first_m:
+                first_m, first_t = m_start, t_start
+            if m_start > last_m:  # noqa: PLR1730 - an if is cheaper than max() once per request
+                last_m = m_start
+            if m_end is not None:
+                if m_end > last_end_m:  # noqa: PLR1730 - as above
+                    last_end_m = m_end
+                if col <= _H5:
+                    ms = (m_end - m_start) * 1000.0
+                    n_latency += 1
+                    if ms > max_ms:  # noqa: PLR1730 - as above
+                        max_ms = ms
+                    key = int(log1p(ms * 1000.0 if ms > 0.0 else 0.0) * scale)
+                    hist[key] = hist.get(key, 0) + 1
+                    for a, b in windows:
+                        if m_start <= b and m_end >= a:
+                            window_add(ms)
+                            break
+
+            if col >= _FIRST_FAILING:
+                self._failure(col, m_start, seq, source)
+            elif col == _H4:
+                self._keep(self.client_errors, m_start, seq, source)
+        self.seq = seq
+        self.first_m, self.first_t, self.last_m, self.last_end_m = first_m, first_t, last_m, last_end_m
+        self.latency.count += n_latency
+        self.latency.max_ms = max_ms
+
+    def _failure(self, col: int, m_start: float, seq: int, source: RequestRecord | dict[str, Any]) -> None:
+        self.span_first[col] = min(self.span_first[col], m_start)
+        self.span_last[col] = max(self.span_last[col], m_start)
+        self._keep(self.failures, m_start, seq, source)
+
+    def _keep(self, heap: list[tuple[float, int, RequestRecord]], m_start: float, seq: int,
+              source: RequestRecord | dict[str, Any]) -> None:
+        if self.keep == 0:
+            return
+        key = (-m_start, -seq)
+        if len(heap) >= self.keep and key <= heap[0][:2]:
+            return  # later than every record kept so far
+        record = source if isinstance(source, RequestRecord) else RequestRecord.from_dict(source)
+        if len(heap) < self.keep:
+            heapq.heappush(heap, (-m_start, -seq, record))
+        else:
+            heapq.heapreplace(heap, (-m_start, -seq, record))
+
+    def merge(self, other: _Accumulator) -> None:
+        """Add another chunk's partial result to this one."""
+        for col, n in enumerate(other.outcomes):
+            self.outcomes[col] += n
+            self.span_first[col] = min(self.span_first[col], other.span_first[col])
+            self.span_last[col] = max(self.span_last[col], other.span_last[col])
+        _add_rows(self.buckets, other.buckets)
+        _add_rows(self.by_class, other.by_class)
+        _add_counts(self.by_status, other.by_status)
+        _add_counts(self.by_pod, other.by_pod)
+        _add_counts(self.by_version, other.by_version)
+        if other.first_m < self.first_m:
+            self.first_m, self.first_t = other.first_m, other.first_t
+        self.last_m = max(self.last_m, other.last_m)
+        self.last_end_m = max(self.last_end_m, other.last_end_m)
+        self.latency.merge(other.latency)
+        self.latency_window.merge(other.latency_window)
+        for mine_heap, their_heap in ((self.failures, other.failures), (self.client_errors, other.client_errors)):
+            for item in their_heap:
+                if len(mine_heap) < self.keep:
+                    heapq.heappush(mine_heap, item)
+                elif item[:2] > mine_heap[0][:2]:
+                    heapq.heapreplace(mine_heap, item)
+        self.malformed += other.malformed
+
+    def finish(self) -> RequestSummary:
+        def counts_of(row: list[int]) -> OutcomeCounts:
+            return OutcomeCounts(**dict(zip(OUTCOMES, row, strict=True)))
+
+        by_status_class: dict[str, int] = {}
+        for status, n in sorted(self.by_status.items()):
+            cls = f"{status // 100}xx"
+            by_status_class[cls] = by_status_class.get(cls, 0) + n
+        # "incomplete" here also holds records with no error but no answer recorded either.
+        by_error_kind = {
+            kind: self.outcomes[col] for kind, col in _ERROR_COLUMN.items() if self.outcomes[col]
+        }
+        spans = {
+            OUTCOMES[col]: (self.span_first[col], self.span_last[col])
+            for col in range(_FIRST_FAILING, len(OUTCOMES)) if self.outcomes[col]
+        }
+        by_conn: dict[str, list[int]] = {}
+        by_user: dict[str, list[int]] = {}
+        for (conn, user), row in self.by_class.items():
+            _add_rows(by_conn, {conn: row})
+            _add_rows(by_user, {user: row})
+        have = self.first_m != math.inf
+        counts = Counts(
+            outcomes=counts_of(self.outcomes),
+            by_status={str(k): v for k, v in sorted(self.by_status.items())},
+            by_status_class=by_status_class,
+            by_error_kind=dict(sorted(by_error_kind.items())),
+            by_conn={k: counts_of(v) for k, v in sorted(by_conn.items())},
+            by_user={k: counts_of(v) for k, v in sorted(by_user.items())},
+            by_pod=dict(sorted(self.by_pod.items())),
+            by_version=dict(sorted(self.by_version.items())),
+            malformed_lines=self.malformed,
+            first_m=self.first_m if have else None,
+            last_m=self.last_m if have else None,
+            last_end_m=self.last_end_m if self.last_end_m != -math.inf else None,
+            failure_spans=spans,
+        )
+
+        def ordered(heap: list[tuple[float, int, RequestRecord]]) -> list[RequestRecord]:
+            return [rec for _, _, rec in sorted(heap, key=lambda item: (-item[0], -item[1]))]
+
+        return RequestSummary(
+            counts=counts,
+            latency=self.latency,
+            latency_during_disruption=self.latency_window,
+            bucket_s=self.bucket_s,
+            buckets=self.buckets,
+            first_failures=ordered(self.failures),
+            first_client_errors=ordered(self.client_errors),
+            disruption_windows=list(self.windows),
+            clock_offset_s=None if self.first_t is None else self.first_t - self.first_m,
+        )
+
+
+def summarize_requests(
+    records: Iterable[RequestRecord],
+    *,
+    disruption_windows: Sequence[tuple[float, float]] = (),
+    first_failures: int = 20,
+    bucket_s: float = 1.0,
+    malformed: int = 0,
+) -> RequestSummary:
+    """Aggregate request records in one pass. ``malformed`` carries the count of lines a reader
+    could not turn into records, so the summary still accounts for them."""
+    acc = _Accumulator(disruption_windows=disruption_windows, first_failures=first_failures,
+                       bucket_s=bucket_s)
+    acc.consume(
+        (rec.m_start, rec.m_end, rec.status, None if rec.error is None else rec.error.value,
+         rec.conn.value, rec.user, rec.pod, rec.version, rec.t_start, rec)
+        for rec in records
+    )
+    acc.malformed += malformed
+    return acc.finish()
+
+
+def summarize_requests_file(
+    path: Path,
+    *,
+    disruption_windows: Sequence[tuple[float, float]] = (),
+    first_failures: int = 20,
+    bucket_s: float = 1.0,
+    workers: int | None = None,
+) -> RequestSummary:
+    """``summarize_requests`` over a ``requests.jsonl`` file, without building a RequestRecord per
+    line (only the kept failures become records). A line that is not a valid record is counted in
+    ``counts.malformed_lines``.
+
+    Parsing JSON is most of the cost, so a large file is split into byte ranges judged by
+    ``workers`` processes (default: one per available CPU, up to four, for files of 64 MB and
+    more) and the partial results are merged; the result is the same as a single pass.
+    """
+    params = _Params(windows=tuple((float(a), float(b)) for a, b in disruption_windows),
+                     keep=first_failures, bucket_s=bucket_s)
+    size = path.stat().st_size
+    n = _default_workers(size) if workers is None else max(1, workers)
+    if n == 1:
+        return _scan(path, 0, size, 0, params).finish()
+    bounds = [size * i // n for i in range(n + 1)]
+    try:
+        # spawn, not fork: the caller may run watch threads, and a forked child would inherit
+        # their locks mid-use.
+        with ProcessPoolExecutor(max_workers=n - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_scan, path, bounds[i], bounds[i + 1], i, params) for i in range(1, n)]
+            acc = _scan(path, bounds[0], bounds[1], 0, params)
+            for future in futures:
+                acc.merge(future.result())
+    except (OSError, BrokenProcessPool) as exc:
+        log.warning("judging %s in one process: worker processes failed (%s)", path, exc)
+        return _scan(path, 0, size, 0, params).finish()
+    return acc.finish()
+
+
+@dataclass(frozen=True, slots=True)
+class _Params:
+    windows: tuple[tuple[float, float], ...]
+    keep: int
+    bucket_s: float
+
+
+_PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+_MAX_WORKERS = 4
+# Sequence numbers of chunk i start at i << 40, so ties on m_start still resolve in file order.
+_SEQ_SHIFT = 40
+
+
+def _default_workers(size: int) -> int:
+    if size < _PARALLEL_MIN_BYTES:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, _MAX_WORKERS))
+
+
+def _scan(path: Path, start: int, end: int, chunk: int, params: _Params) -> _Accumulator:
+    """Fold the lines that begin in byte range [start, end) of ``path``."""
+    acc = _Accumulator(disruption_windows=params.windows, first_failures=params.keep,
+                       bucket_s=params.bucket_s)
+    acc.seq = chunk << _SEQ_SHIFT
+    acc.consume(_rows_from_lines(_lines_between(path, start, end), acc))
+    return acc
+
+
+def _lines_between(path: Path, start: int, end: int) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        if start > 0:
+            # Finish the line that began before the range: it belongs to the previous chunk.
+            fh.seek(start - 1)
+            fh.readline()
+        pos = fh.tell()
+        for line in fh:
+            if pos >= end:
+                return
+            pos += len(line)
+            yield line
+
+
+def _rows_from_lines(lines: Iterable[bytes], acc: _Accumulator) -> Iterator[_Row]:
+    """Rows from JSON lines. Lines in the shape the traffic process writes take a fast path; any
+    other line goes through ``RequestRecord.from_dict``, so what counts as malformed (and is counted
+    in ``acc.malformed``) is what ``read_requests`` would skip, plus lines that are not UTF-8."""
+    loads = json.loads
+    conn_modes = _CONN_MODES
+    error_kinds = _ERROR_COLUMN
+    for line in lines:
+        if not line or line.isspace():
+            continue
+        try:
+            d = loads(line)
+            if "id" not in d:
+                raise KeyError("id")
+            # "+ 0.0" accepts exactly the ints and floats JSON gives and is cheaper than float().
+            m_start = d["m_start"] + 0.0
+            t_start = d["t_start"] + 0.0
+            m_end = d.get("m_end")
+            if m_end is not None:
+                m_end += 0.0
+            t_end = d.get("t_end")
+            if t_end is not None:
+                t_end += 0.0
+            status = d.get("status")
+            error = d.get("error")
+            conn = d.get("conn", "keep-alive")
+            user = d.get("user", "")
+            if ((status is not None and type(status) is not int) or type(user) is not str
+                    or type(d.get("bytes", 0)) is not int):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, AttributeError):
+            row = _row_from_odd_line(line)
+            if row is None:
+                acc.malformed += 1
+            else:
+                yield row
+            continue
+        if (error is not None and error not in error_kinds) or conn not in conn_modes:
+            acc.malformed += 1  # RequestRecord.from_dict rejects an unknown enum value too
+            continue
+        yield (m_start, m_end, status, error, conn, user, d.get("pod"), d.get("version"), t_start, d)
+
+
+def _row_from_odd_line(line: bytes) -> _Row | None:
+    try:
+        rec = RequestRecord.from_dict(json.loads(line))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return (rec.m_start, rec.m_end, rec.status, None if rec.error is None else rec.error.value,
+            rec.conn.value, rec.user, rec.pod, rec.version, rec.t_start, rec)

@@ -1,0 +1,215 @@
+"""Reading the timeline: where the disruption was, and what a pod and the endpoint set looked like at
+any instant.
+
+Observers append events as watches deliver them, so the file is not in clock order; every function
+here orders events by their monotonic time first and, at an instant, trusts the last event with
+``m <= instant`` (an event at exactly the instant has already happened).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.evidence import TimelineEvent, TimelineKind
+from harness.verdict.model import PodState
+
+__all__ = [
+    "NON_DISRUPTION_STEPS",
+    "PodChange",
+    "action_phase",
+    "action_step",
+    "disruption_windows",
+    "first_disruption_start",
+    "is_disruption_action",
+    "observer_gaps",
+    "pod_changes_after",
+    "pod_name",
+    "state_at",
+]
+
+# Action steps the orchestrator records that are not themselves a disruption. An action can also
+# say so explicitly with data["disruption"] = true/false, which wins over its step name.
+NON_DISRUPTION_STEPS = frozenset({
+    "cluster", "deploy", "observe", "observers", "setup", "steady", "settle", "teardown", "traffic",
+})
+_SETTLE_STEP = "settle"
+_DELETED = "DELETED"
+
+
+def _ordered(timeline: Iterable[TimelineEvent]) -> list[TimelineEvent]:
+    # Stable: events with equal m keep their file order.
+    return sorted(timeline, key=lambda e: e.m)
+
+
+def pod_name(event: TimelineEvent) -> str:
+    name = event.data.get("name")
+    return name if isinstance(name, str) and name else event.name
+
+
+def action_step(event: TimelineEvent) -> str:
+    step = event.data.get("step")
+    return step if isinstance(step, str) and step else event.name
+
+
+def action_phase(event: TimelineEvent) -> str:
+    phase = event.data.get("phase")
+    return phase if isinstance(phase, str) and phase else event.type
+
+
+def is_disruption_action(event: TimelineEvent) -> bool:
+    if event.kind is not TimelineKind.ACTION:
+        return False
+    flag = event.data.get("disruption")
+    if isinstance(flag, bool):
+        return flag
+    return action_step(event) not in NON_DISRUPTION_STEPS
+
+
+def first_disruption_start(timeline: Iterable[TimelineEvent]) -> float | None:
+    for event in _ordered(timeline):
+        if is_disruption_action(event) and action_phase(event) == "start":
+            return event.m
+    return None
+
+
+def disruption_windows(timeline: Iterable[TimelineEvent], *, until: float | None = None
+                       ) -> list[tuple[float, float]]:
+    """Monotonic intervals during which the target was being disrupted, merged where they overlap.
+
+    A window runs from a disruption step's start to its end (or error). A step that only triggers
+    work (``kubectl rollout restart`` returns at once) is followed by a ``settle`` step that waits
+    for the rollout; the window then runs to the end of that settle step. A step that never ended
+    runs to ``until`` (the end of traffic), or to the last event.
+    """
+    events = _ordered(timeline)
+    if not events:
+        return []
+    open_steps: dict[str, float] = {}
+    windows: list[list[float]] = []
+    unsettled = 0  # windows from here on have not yet been extended by a settle step
+    for event in events:
+        if event.kind is not TimelineKind.ACTION:
+            continue
+        step, phase = action_step(event), action_phase(event)
+        if is_disruption_action(event):
+            if phase == "start":
+                open_steps.setdefault(step, event.m)
+            elif phase in ("end", "error") and step in open_steps:
+                windows.append([open_steps.pop(step), event.m])
+        elif step == _SETTLE_STEP and phase in ("end", "error"):
+            for window in windows[unsettled:]:
+                window[1] = max(window[1], event.m)
+            unsettled = len(windows)
+    last = until if until is not None else events[-1].m
+    windows.extend([start, max(start, last)] for start in open_steps.values())
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def observer_gaps(timeline: Iterable[TimelineEvent]) -> list[TimelineEvent]:
+    """Observer notes saying events were lost and not recovered."""
+    return [
+        e for e in _ordered(timeline)
+        if e.kind is TimelineKind.OBSERVER and (e.data.get("what") == "gap" or e.type == "gap")
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class PodChange:
+    pod: str
+    m: float
+    event: TimelineEvent
+
+
+def _is_gone_or_going(event: TimelineEvent) -> bool:
+    return event.type == _DELETED or event.data.get("terminating") is True
+
+
+def pod_changes_after(timeline: Iterable[TimelineEvent], since: float
+                      ) -> tuple[dict[str, PodChange], dict[str, PodChange]]:
+    """From ``since`` on: the first instant each pod was seen terminating or deleted, and the first
+    instant each pod was seen ready (and not terminating)."""
+    going: dict[str, PodChange] = {}
+    ready: dict[str, PodChange] = {}
+    for event in _ordered(timeline):
+        if event.kind is not TimelineKind.POD or event.m < since:
+            continue
+        name = pod_name(event)
+        if _is_gone_or_going(event):
+            going.setdefault(name, PodChange(name, event.m, event))
+        elif event.data.get("ready") is True:
+            ready.setdefault(name, PodChange(name, event.m, event))
+    return going, ready
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _endpoint_flag(entry: dict[str, Any], key: str, default: bool | None) -> bool | None:
+    # EndpointConditions: ready and serving are "unknown, treat as true" when absent; terminating
+    # absent means false.
+    value = entry.get(key)
+    return value if isinstance(value, bool) else default
+
+
+def state_at(timeline: Sequence[TimelineEvent], pod: str, m: float, *, service: str | None = None
+             ) -> PodState:
+    """``pod`` and the endpoint set as the timeline knew them at monotonic instant ``m``."""
+    last_pod: TimelineEvent | None = None
+    first_terminating: float | None = None
+    slices: dict[str, list[dict[str, Any]]] = {}
+    for event in _ordered(timeline):
+        if event.m > m:
+            break
+        if event.kind is TimelineKind.POD and pod_name(event) == pod:
+            last_pod = event
+            if event.data.get("terminating") is True:
+                if first_terminating is None:
+                    first_terminating = event.m
+            elif event.type != _DELETED:
+                first_terminating = None  # a pod name reused by a new pod
+        elif event.kind is TimelineKind.ENDPOINTS:
+            if service is not None and event.data.get("service") not in (None, service):
+                continue
+            key = str(event.data.get("name") or event.name)
+            if event.type == _DELETED:
+                slices.pop(key, None)
+            else:
+                entries = event.data.get("endpoints") or []
+                slices[key] = [e for e in entries if isinstance(e, dict)]
+
+    state = PodState(pod=pod, m=m)
+    if last_pod is not None:
+        data = last_pod.data
+        state.known = True
+        state.exists = last_pod.type != _DELETED
+        state.phase = data.get("phase") if isinstance(data.get("phase"), str) else None
+        state.ready = _opt_bool(data.get("ready"))
+        state.terminating = _opt_bool(data.get("terminating"))
+        if state.terminating and first_terminating is not None:
+            state.terminating_for_s = round(m - first_terminating, 6)
+        state.node = data.get("node") if isinstance(data.get("node"), str) else None
+        state.version = data.get("version") if isinstance(data.get("version"), str) else None
+    pod_ip = last_pod.data.get("ip") if last_pod is not None else None
+
+    for entries in slices.values():
+        for entry in entries:
+            ready = _endpoint_flag(entry, "ready", True)
+            state.endpoints_total += 1
+            if ready:
+                state.endpoints_ready += 1
+            named = entry.get("pod")
+            if named == pod or (named is None and pod_ip is not None and entry.get("ip") == pod_ip):
+                state.in_endpoints = True
+                state.endpoint_ready = ready
+                state.endpoint_serving = _endpoint_flag(entry, "serving", ready)
+                state.endpoint_terminating = _endpoint_flag(entry, "terminating", False)
+    return state

@@ -1,0 +1,190 @@
+"""The workload under test: its namespace, image, objects, and kubectl's rollout rules."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, utils
+from kubernetes.client.exceptions import ApiException
+
+from harness.errors import RolloutError, WorkloadError
+from harness.log import get_logger
+from harness.manifests import K8sObject, find_workload, node_port
+
+__all__ = [
+    "RUN_LABEL",
+    "Deployed",
+    "RolloutState",
+    "apply_objects",
+    "create_namespace",
+    "delete_namespace",
+    "kind_load_image",
+    "rollout_state",
+    "wait_http",
+    "wait_rollout",
+]
+
+log = get_logger(__name__)
+
+RUN_LABEL = "rollout-harness/run"
+
+
+@dataclass(frozen=True)
+class Deployed:
+    namespace: str
+    deployment: str
+    service: str
+    node_port: int | None
+    selector: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    done: bool
+    message: str
+    failed: bool = False
+
+
+def kind_load_image(kind: str, image: str, cluster: str) -> None:
+    proc = subprocess.run([kind, "load", "docker-image", image, "--name", cluster], capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise WorkloadError(
+            f"loading {image} into cluster {cluster} failed: {proc.stderr.decode(errors='replace').strip()[-400:]}",
+            f"check the image exists (docker image inspect {image}) and the cluster is healthy (harness cluster status)",
+        )
+
+
+def create_namespace(api: client.ApiClient, name: str, run_id: str) -> None:
+    core = client.CoreV1Api(api)
+    body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={RUN_LABEL: run_id}))
+    try:
+        core.create_namespace(body)
+    except ApiException as exc:
+        raise WorkloadError(f"cannot create namespace {name}: {exc.status} {exc.reason}",
+                            "check the cluster (harness cluster status)") from exc
+
+
+def delete_namespace(api: client.ApiClient, name: str, service: str | None = None, wait_s: float = 60) -> None:
+    """Delete the run's namespace; the Service goes first so its fixed NodePort is free at once."""
+    core = client.CoreV1Api(api)
+    try:
+        if service:
+            core.delete_namespaced_service(service, name)
+        core.delete_namespace(name, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            log.warning("could not delete namespace %s: %s", name, exc.reason)
+        return
+    deadline = time.monotonic() + wait_s
+    while service and time.monotonic() < deadline:
+        try:
+            core.read_namespaced_service(service, name)
+        except ApiException:
+            return
+        time.sleep(0.5)
+
+
+def stale_run_namespaces(api: client.ApiClient) -> list[str]:
+    core = client.CoreV1Api(api)
+    return [ns.metadata.name for ns in core.list_namespace(label_selector=RUN_LABEL).items]
+
+
+def apply_objects(api: client.ApiClient, namespace: str, objects: list[K8sObject]) -> Deployed:
+    deployment, service = find_workload(objects)
+    for obj in objects:
+        try:
+            utils.create_from_dict(api, obj, namespace=namespace)
+        except utils.FailToCreateError as exc:
+            reasons = "; ".join(f"{e.status} {e.reason}: {str(e.body)[:300]}" for e in exc.api_exceptions)
+            kind = obj.get("kind")
+            name = (obj.get("metadata") or {}).get("name")
+            raise WorkloadError(f"cannot create {kind}/{name} in {namespace}: {reasons}",
+                                "fix the manifest (harness manifests check DIR names common problems)") from exc
+    selector = dict(((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+    return Deployed(
+        namespace=namespace,
+        deployment=str(deployment["metadata"]["name"]),
+        service=str(service["metadata"]["name"]) if service else "",
+        node_port=node_port(service) if service else None,
+        selector={str(k): str(v) for k, v in selector.items()},
+    )
+
+
+def rollout_state(dep: Any) -> RolloutState:
+    """kubectl's rollout status rules (polymorphichelpers/rollout_status.go)."""
+    spec, status = dep.spec, dep.status
+    if (dep.metadata.generation or 0) > (status.observed_generation or 0):
+        return RolloutState(False, "waiting for the deployment spec update to be observed")
+    for cond in status.conditions or []:
+        if cond.type == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
+            return RolloutState(False, f"deployment {dep.metadata.name} exceeded its progress deadline",
+                                failed=True)
+    replicas = spec.replicas if spec.replicas is not None else 1
+    updated = status.updated_replicas or 0
+    total = status.replicas or 0
+    available = status.available_replicas or 0
+    if updated < replicas:
+        return RolloutState(False, f"{updated} of {replicas} new replicas have been updated")
+    if total > updated:
+        return RolloutState(False, f"{total - updated} old replicas are pending termination")
+    if available < updated:
+        return RolloutState(False, f"{available} of {updated} updated replicas are available")
+    return RolloutState(True, f"deployment {dep.metadata.name} successfully rolled out")
+
+
+def wait_rollout(api: client.ApiClient, deployed: Deployed, deadline_s: float,
+                 on_poll: Any = None) -> tuple[float, RolloutState]:
+    apps = client.AppsV1Api(api)
+    start = time.monotonic()
+    state = RolloutState(False, "not checked")
+    while time.monotonic() - start < deadline_s:
+        if on_poll is not None:
+            on_poll()
+        try:
+            dep = apps.read_namespaced_deployment(deployed.deployment, deployed.namespace, _request_timeout=10)
+        except ApiException as exc:
+            raise RolloutError(f"cannot read deployment {deployed.deployment}: {exc.status} {exc.reason}",
+                               "check the cluster (harness cluster status)") from exc
+        state = rollout_state(dep)
+        if state.done or state.failed:
+            return time.monotonic() - start, state
+        time.sleep(0.5)
+    return time.monotonic() - start, RolloutState(False, f"not complete after {deadline_s:.0f} s: {state.message}")
+
+
+def terminating_pods(api: client.ApiClient, deployed: Deployed) -> list[str]:
+    core = client.CoreV1Api(api)
+    selector = ",".join(f"{k}={v}" for k, v in deployed.selector.items())
+    pods = core.list_namespaced_pod(deployed.namespace, label_selector=selector, _request_timeout=10).items
+    return [p.metadata.name for p in pods if p.metadata.deletion_timestamp is not None]
+
+
+def current_pods(api: client.ApiClient, deployed: Deployed) -> list[Any]:
+    core = client.CoreV1Api(api)
+    selector = ",".join(f"{k}={v}" for k, v in deployed.selector.items())
+    return list(core.list_namespaced_pod(deployed.namespace, label_selector=selector, _request_timeout=10).items)
+
+
+def wait_http(url: str, timeout_s: float, want_ok: int = 10) -> None:
+    """Wait until ``want_ok`` consecutive requests to ``url`` answer 200."""
+    deadline = time.monotonic() + timeout_s
+    streak = 0
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:
+                streak = streak + 1 if resp.status == 200 else 0
+                last = f"HTTP {resp.status}"
+        except (urllib.error.URLError, OSError) as exc:
+            streak = 0
+            last = str(exc)
+        if streak >= want_ok:
+            return
+        time.sleep(0.1)
+    raise WorkloadError(f"{url} did not answer steadily within {timeout_s:.0f} s (last: {last})",
+                        "check the service's pods (kubectl get pods) and the NodePort mapping of the cluster")

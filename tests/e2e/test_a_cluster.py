@@ -1,0 +1,139 @@
+"""The registry-free cluster itself: three nodes with pod networking between them, the NodePort
+on 127.0.0.1, and a `cluster down` that leaves nothing behind.
+
+Runs before the rollout tests (file order) so that the host sysctls it checks are the host's own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from harness.cluster import docker, hostsysctl
+from harness.cluster.kind import cluster_down, cluster_status, ensure_kind, load_record
+from harness.cluster.lifecycle import up
+from harness.image import build_sample_image
+from harness.k8s import api_client
+from harness.manifests import Overrides, load_manifests, render
+from harness.workload import apply_objects, create_namespace, kind_load_image, wait_rollout
+
+ROOT = Path(__file__).resolve().parents[2]
+MULTI = "rh-e2e-multi"
+MULTI_PORT = 30181
+
+
+def _kind_clusters() -> list[str]:
+    out = subprocess.run([ensure_kind(), "get", "clusters"], capture_output=True, check=True).stdout.decode()
+    return [c for c in out.split() if c]
+
+
+def _wait_pod_phase(core: client.CoreV1Api, ns: str, name: str, phases: set[str], timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    phase = "unknown"
+    while time.monotonic() < deadline:
+        phase = core.read_namespaced_pod(name, ns).status.phase
+        if phase in phases:
+            return str(phase)
+        time.sleep(1)
+    raise AssertionError(f"pod {ns}/{name} stayed {phase}")
+
+
+def test_three_nodes_route_pods_publish_nodeport_and_clean_up() -> None:
+    assert MULTI not in _kind_clusters(), f"a leftover {MULTI} cluster exists; remove it first"
+    others = [c for c in _kind_clusters() if load_record(c) is not None]
+    assert not others, f"other harness clusters exist ({others}); the host sysctl check needs none"
+    sysctls_before = hostsysctl.read()
+    volumes_before = set(docker.list_ids("volume"))
+    networks_before = set(docker.list_ids("network"))
+
+    record = up(name=MULTI, workers=2, k8s_version="v1.34.4", node_image="auto", host_port=MULTI_PORT)
+    try:
+        status = cluster_status(MULTI)
+        assert status.healthy, status.problems
+        assert len(status.nodes) == 3 and all(n["ready"] for n in status.nodes)
+        api = api_client(Path(record.kubeconfig), record.context)
+        core = client.CoreV1Api(api)
+        system = core.list_namespaced_pod("kube-system").items
+        prefixes = {p.metadata.name.rsplit("-", 1)[0] for p in system}
+        assert any(p.startswith("coredns") for p in prefixes)
+        assert sum(1 for p in system if p.metadata.name.startswith("kube-proxy")) == 3
+        assert all(p.status.phase == "Running" for p in system), [(p.metadata.name, p.status.phase) for p in system]
+        # The pod network agent runs on every node.
+        for node in status.nodes:
+            active = subprocess.run(["docker", "exec", node["name"], "systemctl", "is-active", "rh-podnet"],
+                                    capture_output=True, check=False).stdout.decode().strip()
+            assert active == "active", f"rh-podnet on {node['name']}: {active}"
+
+        image = build_sample_image()
+        kind_load_image(ensure_kind(), image.ref, MULTI)
+        workers = sorted(n["name"] for n in status.nodes if "worker" in n["name"])
+        ns = "rh-net-check"
+        create_namespace(api, ns, "net-check")
+        server = client.V1Pod(
+            metadata=client.V1ObjectMeta(name="server", labels={"app": "server"}),
+            spec=client.V1PodSpec(node_name=workers[0], containers=[client.V1Container(
+                name="server", image=image.ref, env=[client.V1EnvVar(name="POD_NAME", value="server-pod")])]))
+        core.create_namespaced_pod(ns, server)
+        _wait_pod_phase(core, ns, "server", {"Running"})
+        for _ in range(60):
+            server_ip = core.read_namespaced_pod("server", ns).status.pod_ip
+            if server_ip:
+                break
+            time.sleep(1)
+        probe = client.V1Pod(
+            metadata=client.V1ObjectMeta(name="probe"),
+            spec=client.V1PodSpec(node_name=workers[1], restart_policy="Never", containers=[client.V1Container(
+                name="probe", image=image.ref, command=["/sample-service", "fetch", f"http://{server_ip}:8080/"])]))
+        core.create_namespaced_pod(ns, probe)
+        phase = _wait_pod_phase(core, ns, "probe", {"Succeeded", "Failed"})
+        logs = core.read_namespaced_pod_log("probe", ns)
+        assert phase == "Succeeded", logs
+        assert json.loads(logs.strip().splitlines()[-1])["pod"] == "server-pod"
+
+        # The sample service from manifests/, its NodePort answering on 127.0.0.1.
+        objects = render(load_manifests(ROOT / "manifests" / "sample-service"), Overrides(image=image.ref))
+        deployed = apply_objects(api, ns, objects)
+        _, state = wait_rollout(api, deployed, 180)
+        assert state.done, state.message
+        answered: set[str] = set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(answered) < 2:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{MULTI_PORT}/", timeout=3) as resp:
+                    assert resp.status == 200
+                    answered.add(resp.headers["X-Pod"])
+            except OSError:
+                time.sleep(0.5)
+        assert len(answered) >= 2, f"NodePort answers came from {answered}"
+    finally:
+        removed = cluster_down(MULTI)
+    assert f"cluster {MULTI}" in removed
+    assert MULTI not in _kind_clusters()
+    assert not docker.list_ids("container", f"label=io.x-k8s.kind.cluster={MULTI}")
+    assert set(docker.list_ids("volume")) <= volumes_before
+    assert set(docker.list_ids("network")) <= networks_before
+    assert hostsysctl.read() == sysctls_before
+    assert load_record(MULTI) is None
+
+
+def test_port_in_use_is_refused_cleanly() -> None:
+    import socket
+
+    from harness.errors import ClusterError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        before = set(docker.list_ids("container"))
+        with pytest.raises(ClusterError, match="already in use") as info:
+            up(name="rh-e2e-port", workers=0, k8s_version="v1.34.4", node_image="auto", host_port=port)
+        assert "fix" not in info.value.problem and info.value.fix
+        assert set(docker.list_ids("container")) == before
+        assert load_record("rh-e2e-port") is None

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ManifestError
+from harness.manifests import load_documents, load_manifests, object_ref
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).parent / "data" / "manifests"
+
+
+def test_graceful_variant_loads_deployment_service_and_budget() -> None:
+    objects = load_manifests(REPO / "manifests" / "sample-service")
+    refs = sorted(object_ref(o) for o in objects)
+    assert refs == [
+        "Deployment/sample-service",
+        "PodDisruptionBudget/sample-service",
+        "Service/sample-service",
+    ]
+
+
+def test_variants_declare_no_namespace() -> None:
+    for variant in ("sample-service", "sample-service-naive"):
+        for obj in load_manifests(REPO / "manifests" / variant):
+            assert "namespace" not in obj["metadata"], object_ref(obj)
+
+
+def test_multi_document_files_in_name_order_skip_empty_and_hidden() -> None:
+    names = [o["metadata"]["name"] for o in load_manifests(DATA / "multi-doc")]
+    assert names == ["first", "second", "third"]
+
+
+def test_documents_keep_file_and_line() -> None:
+    docs = load_documents(DATA / "multi-doc")
+    assert [(d.path.name if d.path else None, d.line) for d in docs] == [
+        ("a-service.yaml", 4),
+        ("a-service.yaml", 9),
+        ("b-config.yml", 1),
+    ]
+    assert docs[1].location == f"{DATA / 'multi-doc' / 'a-service.yaml'}:9"
+
+
+def test_yaml_syntax_error_names_file_and_line() -> None:
+    with pytest.raises(ManifestError) as info:
+        load_manifests(DATA / "broken-yaml")
+    err = info.value
+    assert "broken-yaml/deployment.yaml:7:" in err.problem
+    assert "YAML syntax error" in err.problem
+    assert "indentation" in err.fix
+
+
+def test_document_without_kind_names_file_line_and_field() -> None:
+    with pytest.raises(ManifestError) as info:
+        load_manifests(DATA / "missing-kind")
+    assert "missing-kind/objects.yaml:6" in info.value.problem
+    assert "no kind" in info.value.problem
+    assert "apiVersion and kind" in info.value.fix
+
+
+def test_document_without_name_is_rejected() -> None:
+    with pytest.raises(ManifestError, match=r"objects\.yaml:1: the ConfigMap has no metadata\.name"):
+        load_manifests(DATA / "missing-name")
+
+
+def test_document_that_is_not_a_mapping_is_rejected() -> None:
+    with pytest.raises(ManifestError, match=r"list\.yaml:1: the document is a list"):
+        load_manifests(DATA / "not-a-mapping")
+
+
+def test_object_defined_twice_names_both_places() -> None:
+    with pytest.raises(ManifestError) as info:
+        load_manifests(DATA / "duplicate")
+    assert "ConfigMap/twice is defined twice" in info.value.problem
+    assert "two.yaml:1" in info.value.problem
+    assert "one.yaml:1" in info.value.problem
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="does not exist") as info:
+        load_manifests(tmp_path / "nope")
+    assert "manifests/sample-service" in info.value.fix
+
+
+def test_file_instead_of_directory(tmp_path: Path) -> None:
+    path = tmp_path / "deployment.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", encoding="utf-8")
+    with pytest.raises(ManifestError, match="is a file, not a manifest directory") as info:
+        load_manifests(path)
+    assert str(tmp_path) in info.value.fix
+
+
+def test_empty_directory(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match=r"holds no \*\.yaml or \*\.yml files"):
+        load_manifests(tmp_path)
+
+
+def test_directory_without_yaml_files() -> None:
+    with pytest.raises(ManifestError, match=r"holds no \*\.yaml or \*\.yml files"):
+        load_manifests(DATA / "no-yaml")
+
+
+def test_yaml_files_with_only_empty_documents(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("---\n# nothing\n---\n", encoding="utf-8")
+    with pytest.raises(ManifestError, match="hold no Kubernetes objects"):
+        load_manifests(tmp_path)
+
+
+def test_non_utf8_file_is_a_manifest_error(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_bytes(b"kind: \xff\xfe\n")
+    with pytest.raises(ManifestError, match=r"a\.yaml: cannot read"):
+        load_manifests(tmp_path)
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file_is_a_manifest_error(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", encoding="utf-8")
+    path.chmod(0)
+    try:
+        with pytest.raises(ManifestError, match="cannot read"):
+            load_manifests(tmp_path)
+    finally:
+        path.chmod(0o600)
