@@ -171,7 +171,7 @@ def read_requests(path: Path, stats: ReadStats | None = None) -> Iterator[Reques
                 stats.lines += 1
             try:
                 yield RequestRecord.from_dict(json.loads(line))
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 if stats is not None:
                     stats.malformed += 1
                 continue
@@ -191,7 +191,7 @@ def read_timeline(path: Path, stats: ReadStats | None = None) -> list[TimelineEv
                     stats.lines += 1
                 try:
                     events.append(TimelineEvent.from_dict(json.loads(line)))
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, AttributeError):
                     if stats is not None:
                         stats.malformed += 1
                     continue

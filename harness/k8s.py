@@ -4,6 +4,7 @@ translation of client exceptions into the harness's own errors."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,17 @@ def cluster_health(kubeconfig: Path, context: str) -> tuple[list[dict[str, Any]]
     return nodes, problems
 
 
-def wait_cluster_ready(kubeconfig: Path, context: str, *, expected_nodes: int, timeout_s: float) -> None:
+def wait_cluster_ready(kubeconfig: Path, context: str, *, expected_nodes: int, timeout_s: float,
+                       on_poll: Callable[[client.ApiClient], None] | None = None) -> None:
     """Wait until every node is Ready and every kube-system pod runs with all containers ready."""
     deadline = time.monotonic() + timeout_s
     last: list[str] = ["not checked yet"]
     while time.monotonic() < deadline:
+        if on_poll is not None:
+            try:
+                on_poll(api_client(kubeconfig, context))
+            except (ApiException, Urllib3Error, OSError) as exc:
+                last = [f"the API server does not answer: {_short(exc)}"]
         nodes, problems = cluster_health(kubeconfig, context)
         if len(nodes) < expected_nodes:
             problems.append(f"{len(nodes)} of {expected_nodes} nodes registered")

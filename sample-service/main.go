@@ -17,6 +17,9 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "fetch" {
+		os.Exit(fetch(os.Args[2:]))
+	}
 	os.Exit(run())
 }
 

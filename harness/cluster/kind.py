@@ -67,13 +67,18 @@ class ClusterSpec:
             # The harness's node image brings its own pod network agent (bridge + routes), so
             # it needs no kindnetd image; the stock image keeps kind's default CNI.
             "networking": {"disableDefaultCNI": self.own_network, "kubeProxyMode": "iptables"},
-            "kubeadmConfigPatches": [
-                # cgroup v1 hosts: kubelet >= 1.35 refuses them unless told otherwise.
-                "kind: KubeletConfiguration\nfailCgroupV1: false\n",
-            ],
+            "kubeadmConfigPatches": [self._kubelet_patch()],
             "nodes": nodes,
         }
         return yaml.safe_dump(config, sort_keys=False)
+
+    def _kubelet_patch(self) -> str:
+        # cgroup v1 hosts: kubelet >= 1.35 refuses them unless told otherwise.
+        patch = "kind: KubeletConfiguration\nfailCgroupV1: false\n"
+        if self.own_network:
+            # Written by the node entrypoint: a resolver address that is not the pod's own loopback.
+            patch += "resolvConf: /etc/rh-resolv.conf\n"
+        return patch
 
 
 @dataclass
@@ -230,9 +235,16 @@ def cluster_up(spec: ClusterSpec, *, wait_s: float = 300.0) -> ClusterRecord:
                  error=ClusterError, fix=f"see {log_file}; nothing was left behind", log_file=log_file,
                  timeout=600)
         record.save()
+        from harness.cluster.podnet import NodeRoute, sync_routes
         from harness.k8s import wait_cluster_ready
 
-        wait_cluster_ready(kubeconfig, record.context, expected_nodes=1 + spec.workers, timeout_s=wait_s)
+        routes: set[NodeRoute] = set()
+
+        def add_routes(api: Any) -> None:
+            routes.update(sync_routes(api, routes))
+
+        wait_cluster_ready(kubeconfig, record.context, expected_nodes=1 + spec.workers, timeout_s=wait_s,
+                           on_poll=add_routes if spec.own_network else None)
     except BaseException:
         _delete(kind, spec.name, kubeconfig)
         record.path.unlink(missing_ok=True)

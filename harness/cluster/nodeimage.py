@@ -118,10 +118,27 @@ def build_node_image(v: NodeVersions, *, force: bool = False) -> NodeImage:
         archive = work / "images.tar"
         run_step("save component images", ["docker", "save", "-o", str(archive), *component_refs],
                  error=NodeImageBuildError, fix="check free disk space", log_file=logs / "assemble.log")
-        _assemble(v, ref, key, base, outputs, archive, expected, logs)
+        try:
+            _assemble(v, ref, key, base, outputs, archive, expected, logs)
+        finally:
+            # The component images live on inside the node image; their registry.k8s.io names
+            # are not left in the host's image list.
+            for component in component_refs:
+                docker.remove_image(component)
+    _remove_superseded(ref)
     elapsed = time.monotonic() - started
     log.info("node image %s built in %.0f s", ref, elapsed)
     return NodeImage(ref, key, built=True, seconds=elapsed)
+
+
+def _remove_superseded(ref: str) -> None:
+    """Earlier node images of the same Kubernetes version whose cache key no longer matches."""
+    repo, tag = ref.split(":", 1)
+    prefix = tag.rsplit("-", 1)[0] + "-"
+    proc = subprocess.run(["docker", "images", repo, "--format", "{{.Tag}}"], capture_output=True, check=False)
+    for old in proc.stdout.decode().split():
+        if old != tag and old.startswith(prefix):
+            docker.remove_image(f"{repo}:{old}")
 
 
 def _module_dir(comp: GoComponent, build_root: Path) -> Path:

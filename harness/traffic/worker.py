@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
 
 from harness.evidence import ConnectionMode, ErrorKind, RequestRecord
+from harness.traffic.classify import classify
 from harness.traffic.config import TrafficConfig
 
 # --- shared state of this process ------------------------------------------------------------
@@ -41,26 +41,6 @@ _counts = {"sent": 0, "ok": 0, "failed": 0}
 def _config() -> TrafficConfig:
     assert _CONFIG is not None
     return _CONFIG
-
-
-def classify(exc: BaseException) -> ErrorKind:
-    """Map a client exception to the error kinds of the evidence."""
-    if isinstance(exc, ConnectionRefusedError):
-        return ErrorKind.REFUSED
-    if isinstance(exc, (TimeoutError, socket.timeout, gevent.Timeout)):
-        return ErrorKind.TIMEOUT
-    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, EOFError)):
-        return ErrorKind.RESET
-    name = type(exc).__name__.lower()
-    text = str(exc).lower()
-    if "refused" in text:
-        return ErrorKind.REFUSED
-    if "timeout" in name or "timed out" in text:
-        return ErrorKind.TIMEOUT
-    # geventhttpclient reports a connection closed mid-response as a parse or closed error.
-    if any(word in name or word in text for word in ("reset", "closed", "parse", "incomplete", "eof", "broken")):
-        return ErrorKind.RESET
-    return ErrorKind.OTHER
 
 
 def _finish(rec: RequestRecord) -> None:
@@ -200,7 +180,7 @@ def main(argv: list[str]) -> int:
 
     gevent.signal_handler(signal.SIGTERM, request_stop)
     gevent.signal_handler(signal.SIGINT, request_stop)
-    runner.start(cfg.users, spawn_rate=max(cfg.users, 1) * 10)
+    runner.start(cfg.users, spawn_rate=min(100, cfg.users * 10))
     last_sent, last_m = 0, time.monotonic()
     deadline = time.monotonic() + cfg.max_duration_s
     while not stop_requested.wait(1.0):

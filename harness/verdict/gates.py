@@ -304,7 +304,7 @@ def records_readable(evidence: Evidence, config: GateConfig) -> GateResult:
     numbers: dict[str, float | int | str | bool | None] = {"malformed_lines": malformed}
     if malformed:
         return GateResult(name="records_readable", status=GateStatus.ERROR,
-                          reason=f"{malformed} lines of requests.jsonl could not be read; those requests "
+                          reason=f"requests.jsonl has {malformed} unreadable line(s); those requests "
                                  "cannot be accounted for", numbers=numbers)
     return GateResult(name="records_readable", status=GateStatus.PASS,
                       reason="every request line was readable", numbers=numbers)

@@ -96,7 +96,6 @@ def judge(evidence: Evidence, config: GateConfig | None = None, *,
     if not config.allow_4xx:
         failing.extend(summary.first_client_errors)
     failing.sort(key=lambda r: r.m_start)
-    keep = max(len(summary.first_failures), len(summary.first_client_errors))
     origin = evidence.origin_m
     return Verdict(
         scenario=evidence.facts.scenario,
@@ -109,7 +108,7 @@ def judge(evidence: Evidence, config: GateConfig | None = None, *,
         latency=summary.latency.stats(),
         latency_during_disruption=summary.latency_during_disruption.stats(),
         disruption_windows=list(summary.disruption_windows),
-        first_failures=[annotate_failure(evidence, rec) for rec in failing[:keep]],
+        first_failures=[annotate_failure(evidence, rec) for rec in failing[:summary.keep]],
         harness_errors=harness_errors,
         origin_m=origin,
         bucket_s=summary.bucket_s,
@@ -126,7 +125,7 @@ def windows_for(facts: RunFacts, timeline: Sequence[TimelineEvent]) -> list[tupl
     return disruption_windows(timeline, until=facts.traffic_stopped_m)
 
 
-def load_evidence(path: Path, *, first_failures: int = 20, bucket_s: float = 1.0
+def load_evidence(path: Path, *, first_failures: int = 20, bucket_s: float = 1.0, workers: int | None = None
                   ) -> tuple[Evidence, GateConfig]:
     """Read a run directory (``run.json``, ``requests.jsonl``, ``timeline.jsonl``) in one pass over
     the requests. A missing or damaged evidence file becomes a harness error, so the verdict is
@@ -141,14 +140,15 @@ def load_evidence(path: Path, *, first_failures: int = 20, bucket_s: float = 1.0
         load_errors.append(f"{TIMELINE_FILE} is missing")
     timeline = read_timeline(timeline_path, timeline_stats)
     if timeline_stats.malformed:
-        load_errors.append(f"{timeline_stats.malformed} lines of {TIMELINE_FILE} could not be read")
+        load_errors.append(f"{TIMELINE_FILE} has {timeline_stats.malformed} unreadable line(s): pod or endpoint "
+                           "changes may be missing")
 
     windows = windows_for(facts, timeline)
     requests_path = path / REQUESTS_FILE
     summary: RequestSummary
     if requests_path.exists():
         summary = summarize_requests_file(requests_path, disruption_windows=windows,
-                                          first_failures=first_failures, bucket_s=bucket_s)
+                                          first_failures=first_failures, bucket_s=bucket_s, workers=workers)
     else:
         load_errors.append(f"{REQUESTS_FILE} is missing")
         summary = summarize_requests((), disruption_windows=windows, first_failures=first_failures,
@@ -156,7 +156,9 @@ def load_evidence(path: Path, *, first_failures: int = 20, bucket_s: float = 1.0
     return Evidence(summary=summary, timeline=timeline, facts=facts, load_errors=load_errors), record.gates
 
 
-def judge_run_dir(path: Path, config_override: GateConfig | None = None) -> Verdict:
-    """Judge a saved run directory, with its own gate settings unless ``config_override`` is given."""
-    evidence, config = load_evidence(path)
+def judge_run_dir(path: Path, config_override: GateConfig | None = None, *, workers: int | None = None
+                  ) -> Verdict:
+    """Judge a saved run directory, with its own gate settings unless ``config_override`` is given.
+    ``workers`` overrides how many processes read requests.jsonl (see ``summarize_requests_file``)."""
+    evidence, config = load_evidence(path, workers=workers)
     return judge(evidence, config_override if config_override is not None else config)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import heapq
 import json
 import math
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ __all__ = [
     "LatencyDigest",
     "RequestSummary",
     "classify",
+    "default_workers",
     "summarize_requests",
     "summarize_requests_file",
 ]
@@ -177,6 +178,8 @@ class RequestSummary:
     # The earliest 4xx records: failures only when a scenario disallows 4xx.
     first_client_errors: list[RequestRecord]
     disruption_windows: list[tuple[float, float]] = field(default_factory=list)
+    # How many failing records were kept at most (each of first_failures, first_client_errors).
+    keep: int = 20
     # Wall clock minus monotonic clock of the sending process, from the earliest record.
     clock_offset_s: float | None = None
 
@@ -415,6 +418,7 @@ class _Accumulator:
             first_failures=ordered(self.failures),
             first_client_errors=ordered(self.client_errors),
             disruption_windows=list(self.windows),
+            keep=self.keep,
             clock_offset_s=None if self.first_t is None else self.first_t - self.first_m,
         )
 
@@ -459,22 +463,11 @@ def summarize_requests_file(
     params = _Params(windows=tuple((float(a), float(b)) for a, b in disruption_windows),
                      keep=first_failures, bucket_s=bucket_s)
     size = path.stat().st_size
-    n = _default_workers(size) if workers is None else max(1, workers)
+    n = default_workers(size) if workers is None else max(1, workers)
     if n == 1:
         return _scan(path, 0, size, 0, params).finish()
     bounds = [size * i // n for i in range(n + 1)]
-    try:
-        # spawn, not fork: the caller may run watch threads, and a forked child would inherit
-        # their locks mid-use.
-        with ProcessPoolExecutor(max_workers=n - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_scan, path, bounds[i], bounds[i + 1], i, params) for i in range(1, n)]
-            acc = _scan(path, bounds[0], bounds[1], 0, params)
-            for future in futures:
-                acc.merge(future.result())
-    except (OSError, BrokenProcessPool) as exc:
-        log.warning("judging %s in one process: worker processes failed (%s)", path, exc)
-        return _scan(path, 0, size, 0, params).finish()
-    return acc.finish()
+    return _scan_in_workers(path, bounds, params).finish()
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,7 +483,8 @@ _MAX_WORKERS = 4
 _SEQ_SHIFT = 40
 
 
-def _default_workers(size: int) -> int:
+def default_workers(size: int) -> int:
+    """How many processes judge a requests file of ``size`` bytes."""
     if size < _PARALLEL_MIN_BYTES:
         return 1
     try:
@@ -498,6 +492,60 @@ def _default_workers(size: int) -> int:
     except AttributeError:
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, _MAX_WORKERS))
+
+
+# Workers are fresh interpreters started with -c: unlike multiprocessing's spawn they never
+# re-import the caller's __main__, which for a CLI would start the whole command again.
+_WORKER_CODE = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from harness.verdict.summary import _worker_main; _worker_main(sys.argv[2])"
+)
+
+
+def _scan_in_workers(path: Path, bounds: list[int], params: _Params) -> _Accumulator:
+    """Chunk 0 here, the others in worker processes at the same time; a worker that fails has its
+    chunk scanned here instead, so a broken worker costs time, never evidence."""
+    root = str(Path(__file__).resolve().parents[2])
+    workers: list[tuple[int, subprocess.Popen[bytes]]] = []
+    for chunk in range(1, len(bounds) - 1):
+        job = json.dumps({"path": str(path), "start": bounds[chunk], "end": bounds[chunk + 1], "chunk": chunk,
+                          "windows": params.windows, "keep": params.keep, "bucket_s": params.bucket_s})
+        try:
+            proc = subprocess.Popen([sys.executable, "-c", _WORKER_CODE, root, job],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as exc:
+            log.warning("could not start a worker to judge %s: %s", path, exc)
+            break
+        workers.append((chunk, proc))
+    started = {chunk for chunk, _ in workers}
+    acc = _scan(path, bounds[0], bounds[1], 0, params)
+    for chunk, proc in workers:
+        out, err = proc.communicate()
+        part: _Accumulator | None = None
+        if proc.returncode == 0:
+            try:
+                part = pickle.loads(out)
+            except Exception as exc:  # whatever is wrong with it, the chunk is scanned here instead
+                log.warning("worker for bytes %d-%d of %s sent an unreadable result: %s",
+                            bounds[chunk], bounds[chunk + 1], path, exc)
+        else:
+            log.warning("worker for bytes %d-%d of %s failed (exit %s): %s", bounds[chunk],
+                        bounds[chunk + 1], path, proc.returncode, err.decode(errors="replace")[-500:])
+        acc.merge(part if isinstance(part, _Accumulator) else _scan(path, bounds[chunk], bounds[chunk + 1],
+                                                                     chunk, params))
+    for chunk in range(1, len(bounds) - 1):
+        if chunk not in started:
+            acc.merge(_scan(path, bounds[chunk], bounds[chunk + 1], chunk, params))
+    return acc
+
+
+def _worker_main(job_json: str) -> None:
+    job = json.loads(job_json)
+    params = _Params(windows=tuple((float(a), float(b)) for a, b in job["windows"]), keep=int(job["keep"]),
+                     bucket_s=float(job["bucket_s"]))
+    acc = _scan(Path(job["path"]), int(job["start"]), int(job["end"]), int(job["chunk"]), params)
+    sys.stdout.buffer.write(pickle.dumps(acc, protocol=pickle.HIGHEST_PROTOCOL))
+    sys.stdout.buffer.flush()
 
 
 def _scan(path: Path, start: int, end: int, chunk: int, params: _Params) -> _Accumulator:

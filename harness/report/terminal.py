@@ -1,0 +1,82 @@
+"""A short summary of a verdict on the terminal: outcome, gates, losses, the first failures."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from harness.log import console as central_console
+from harness.verdict import GateStatus, Verdict
+
+__all__ = ["STYLES", "print_verdict", "verdict_renderable"]
+
+STYLES: dict[GateStatus, str] = {
+    GateStatus.PASS: "bold green",
+    GateStatus.FAIL: "bold red",
+    GateStatus.ERROR: "bold magenta",
+    GateStatus.INCONCLUSIVE: "bold yellow",
+    GateStatus.SKIPPED: "dim",
+}
+
+
+def _headline(verdict: Verdict) -> Text:
+    text = Text()
+    text.append(f" {verdict.outcome.value} ", style=f"reverse {STYLES[verdict.outcome]}")
+    text.append(f"  {verdict.scenario}", style="bold")
+    text.append(f"  run {verdict.run_id}", style="dim")
+    if verdict.expected == "fail":
+        if verdict.matches_expectation:
+            text.append("  negative control: failed as expected", style="green")
+        else:
+            text.append("  negative control: expected FAIL, did not fail", style="bold red")
+    return text
+
+
+def _gate_table(verdict: Verdict) -> Table:
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("gate")
+    table.add_column("status")
+    table.add_column("reason", overflow="fold")
+    for gate in verdict.gates:
+        table.add_row(gate.name, Text(gate.status.value, style=STYLES[gate.status]), Text(gate.reason))
+    return table
+
+
+def _counts(verdict: Verdict) -> Text:
+    counts = verdict.counts
+    outcomes = counts.outcomes
+    text = Text()
+    text.append(f"{outcomes.total} requests: {outcomes.ok} ok")
+    for name in ("http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other"):
+        n = getattr(outcomes, name)
+        if n:
+            text.append(", ")
+            text.append(f"{n} {name.replace('http_', '')}", style="red" if name != "http_4xx" else "yellow")
+    if counts.malformed_lines:
+        text.append(f", {counts.malformed_lines} unreadable lines", style="magenta")
+    if counts.by_conn:
+        per_conn = "; ".join(f"{conn}: {c.failed()} of {c.total} failed" for conn, c in counts.by_conn.items())
+        text.append(f"\n{per_conn}", style="dim")
+    lat = verdict.latency_during_disruption
+    if lat.count and lat.p99_ms is not None:
+        text.append(f"\nduring the disruption: p99 {lat.p99_ms:.1f} ms over {lat.count} responses", style="dim")
+    return text
+
+
+def verdict_renderable(verdict: Verdict, *, failures: int = 5) -> RenderableType:
+    parts: list[RenderableType] = [_headline(verdict), _gate_table(verdict), _counts(verdict)]
+    if verdict.first_failures and failures > 0:
+        shown = verdict.first_failures[:failures]
+        failed = verdict.counts.outcomes.failed(allow_4xx=verdict.config.allow_4xx)
+        parts.append(Text(f"first {len(shown)} of {failed} failing requests:", style="bold"))
+        parts.extend(Text("  " + f.describe()) for f in shown)
+    if verdict.harness_errors:
+        parts.append(Text("harness errors:", style="bold magenta"))
+        parts.extend(Text(f"  {e}", style="magenta") for e in verdict.harness_errors)
+    return Group(*parts)
+
+
+def print_verdict(verdict: Verdict, console: Console | None = None, *, failures: int = 5) -> None:
+    """Print the summary to the central console (stderr) unless another console is given."""
+    (console or central_console).print(verdict_renderable(verdict, failures=failures))
