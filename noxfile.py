@@ -56,6 +56,8 @@ def e2e(session: nox.Session) -> None:
         if shutil.which(tool) is None:
             session.error(f"e2e needs `{tool}` on PATH; run scripts/setup first")
     REPORTS.mkdir(exist_ok=True)
-    env = {"RH_E2E": "1", **({"RH_KEEP_CLUSTER": os.environ["RH_KEEP_CLUSTER"]} if "RH_KEEP_CLUSTER" in os.environ else {})}
+    env = {"RH_E2E": "1"}
+    if "RH_KEEP_CLUSTER" in os.environ:
+        env["RH_KEEP_CLUSTER"] = os.environ["RH_KEEP_CLUSTER"]
     session.run("pytest", "tests/e2e", "-m", "e2e", f"--junitxml={REPORTS / 'e2e.xml'}",
                 *session.posargs, env=env)

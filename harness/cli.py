@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -47,11 +46,20 @@ def _guarded(fn: Callable[[], T], verbose: int) -> T:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         raise typer.Exit(130) from None
+    except Exception as exc:
+        # A defect of the harness itself: one clear line, the details only when asked for.
+        console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        console.print("this is a bug of rollout-harness; rerun with -v to see where it happened", highlight=False)
+        if verbose:
+            console.print_exception()
+        raise typer.Exit(3) from None
 
 
 @image_app.command("build")
 def image_build(
-    version: Annotated[str | None, typer.Option(help="Version to compile in and tag (default: sample-service/VERSION).")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Version to compile in and tag (default: sample-service/VERSION).")
+    ] = None,
     source: Annotated[Path | None, typer.Option(help="Sample service source directory.")] = None,
     verbose: Verbose = 0,
 ) -> None:
@@ -151,7 +159,9 @@ def cluster_status(name: ClusterName = "rollout-harness", verbose: Verbose = 0) 
 
 @app.command("run")
 def run(
-    scenario: Annotated[Path | None, typer.Argument(help="Scenario file (default: scenarios/rolling-restart.yaml).")] = None,
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario file (default: scenarios/rolling-restart.yaml).")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Directory that receives the run directory.")] = Path("runs"),
     context: Annotated[str | None, typer.Option(
         help="Disrupt this existing kube context instead of the harness's own cluster. Naming it is the "
@@ -202,4 +212,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -9,14 +9,14 @@ from __future__ import annotations
 __all__ = [
     "ClusterError",
     "ConfigError",
-    "ContextRefused",
+    "ContextRefusedError",
     "DisruptionError",
     "HarnessError",
     "ImageBuildError",
     "ManifestError",
     "NodeImageBuildError",
     "ObserverError",
-    "PrerequisiteMissing",
+    "PrerequisiteMissingError",
     "RolloutError",
     "ScenarioError",
     "TrafficError",
@@ -50,7 +50,7 @@ class ManifestError(ConfigError):
     """A manifest directory is unreadable or malformed."""
 
 
-class PrerequisiteMissing(HarnessError):
+class PrerequisiteMissingError(HarnessError):
     """A tool the harness needs (docker, go, kind, ...) is missing or not working."""
 
 
@@ -66,7 +66,7 @@ class ClusterError(HarnessError):
     """The kind cluster could not be created, reached or removed."""
 
 
-class ContextRefused(HarnessError):
+class ContextRefusedError(HarnessError):
     """The harness will not disrupt a kube context it did not create unless it is named explicitly."""
 
 

@@ -96,8 +96,8 @@ def _kube_system_not_ready(kubeconfig: Path, context: str) -> list[str]:
         pods = api.list_namespaced_pod("kube-system", _request_timeout=10).items
     except (ApiException, Urllib3Error, OSError) as exc:
         return [f"the API server does not answer: {_short(exc)}"]
-    names = {p.metadata.name.rsplit("-", 2)[0] for p in pods}
-    for required in ("coredns", "kube-proxy", "etcd", "kube-apiserver"):
+    names = [p.metadata.name for p in pods]
+    for required in ("coredns-", "kube-proxy-", "etcd-", "kube-apiserver-"):
         if not any(n.startswith(required) for n in names):
             problems.append(f"no {required} pod yet")
     for pod in pods:

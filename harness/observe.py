@@ -17,8 +17,8 @@ from typing import Any
 
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError as Urllib3Error
 
+from harness.errors import ObserverError
 from harness.evidence import TimelineEvent, TimelineKind
 from harness.log import get_logger
 
@@ -144,7 +144,7 @@ class _Observer(threading.Thread):
         self.gaps = 0
         self.relists = 0
 
-    def _kwargs(self) -> dict[str, Any]:
+    def _selector(self) -> dict[str, Any]:
         return {"label_selector": self.label_selector} if self.label_selector else {}
 
     def _note(self, what: str, detail: str = "") -> None:
@@ -152,7 +152,7 @@ class _Observer(threading.Thread):
                          {"resource": self.resource, "what": what, "detail": detail})
 
     def _relist(self) -> str:
-        result = self.list_fn(**self._kwargs(), _request_timeout=15)
+        result = self.list_fn(**self._selector(), _request_timeout=15)
         seen: dict[str, Any] = {}
         for obj in result.items:
             name = obj.metadata.name
@@ -182,7 +182,7 @@ class _Observer(threading.Thread):
                     failures = 0
                 w = watch.Watch()
                 for item in w.stream(self.list_fn, resource_version=resource_version, timeout_seconds=5,
-                                     allow_watch_bookmarks=True, _request_timeout=20, **self._kwargs()):
+                                     allow_watch_bookmarks=True, _request_timeout=20, **self._selector()):
                     if self.stop_event.is_set():
                         w.stop()
                         break
@@ -208,7 +208,7 @@ class _Observer(threading.Thread):
                     failures += 1
                     self._note("error", f"API error {exc.status}: {exc.reason}")
                 resource_version = ""
-            except (Urllib3Error, OSError, ValueError) as exc:
+            except Exception as exc:  # any failure of one watch is closed by a re-list, never fatal
                 failures += 1
                 self._note("error", f"{type(exc).__name__}: {str(exc)[:200]}")
                 resource_version = ""
@@ -252,7 +252,8 @@ class Observers:
         deadline = time.monotonic() + sync_timeout_s
         for thread in self.threads:
             if not thread.synced.wait(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"observer {thread.resource} did not sync within {sync_timeout_s:.0f} s")
+                raise ObserverError(f"observer {thread.resource} did not sync within {sync_timeout_s:.0f} s",
+                                    "check that the API server answers (harness cluster status)")
 
     @property
     def gaps(self) -> int:

@@ -21,7 +21,7 @@ from kubernetes import client
 
 from harness import __version__
 from harness.cluster.kind import DEFAULT_CLUSTER, ClusterRecord, ensure_kind, load_record
-from harness.errors import ContextRefused, HarnessError, TrafficError, WorkloadError
+from harness.errors import ContextRefusedError, HarnessError, TrafficError, WorkloadError
 from harness.evidence import REQUESTS_FILE, TIMELINE_FILE
 from harness.k8s import api_client
 from harness.log import console, get_logger
@@ -94,7 +94,7 @@ def resolve_target(scenario: Scenario, options: RunOptions) -> Target:
     record = load_record(name)
     if not options.create_cluster:
         if record is None:
-            raise ContextRefused(
+            raise ContextRefusedError(
                 f"no cluster {name!r} created by the harness, and no context was named",
                 "run `harness cluster up`, or name an existing context explicitly with --context",
             )

@@ -58,11 +58,17 @@ class TargetSection(_Model):
     paths: list[str] = Field(default_factory=lambda: ["/"], min_length=1)
 
 
+ConnectionModeName = Literal["keep-alive", "new"]
+
+
+def _both_modes() -> list[ConnectionModeName]:
+    return ["keep-alive", "new"]
+
+
 class TrafficSection(_Model):
     rate: float = Field(200.0, gt=0, le=5000, description="requests per second, all users together")
     users: int = Field(20, ge=1, le=500)
-    connection_modes: list[Literal["keep-alive", "new"]] = Field(
-        default_factory=lambda: ["keep-alive", "new"], min_length=1)
+    connection_modes: list[ConnectionModeName] = Field(default_factory=_both_modes, min_length=1)
     warmup_s: float = Field(5.0, ge=0, le=300)
     settle_s: float = Field(5.0, ge=0, le=300)
     min_duration_s: float = Field(0.0, ge=0, le=3600)

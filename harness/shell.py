@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from harness.errors import HarnessError, PrerequisiteMissing
+from harness.errors import HarnessError, PrerequisiteMissingError
 from harness.log import get_logger
 
 __all__ = ["require_tool", "run_step"]
@@ -25,7 +25,7 @@ _TAIL_LINES = 25
 def require_tool(name: str, fix: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise PrerequisiteMissing(f"`{name}` was not found on PATH", fix)
+        raise PrerequisiteMissingError(f"`{name}` was not found on PATH", fix)
     return path
 
 
@@ -63,7 +63,7 @@ def run_step(
                 timeout=timeout, check=False,
             )
     except FileNotFoundError as exc:
-        raise PrerequisiteMissing(f"{step}: `{argv[0]}` is not installed", fix or f"install {argv[0]}") from exc
+        raise PrerequisiteMissingError(f"{step}: `{argv[0]}` is not installed", fix or f"install {argv[0]}") from exc
     except subprocess.TimeoutExpired as exc:
         raise error(f"{step}: `{' '.join(argv[:3])}` did not finish within {timeout:.0f} s", fix) from exc
     if check and proc.returncode != 0:

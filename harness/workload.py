@@ -55,7 +55,8 @@ def kind_load_image(kind: str, image: str, cluster: str) -> None:
     if proc.returncode != 0:
         raise WorkloadError(
             f"loading {image} into cluster {cluster} failed: {proc.stderr.decode(errors='replace').strip()[-400:]}",
-            f"check the image exists (docker image inspect {image}) and the cluster is healthy (harness cluster status)",
+            f"check the image exists (docker image inspect {image}) and the cluster is healthy "
+            "(harness cluster status)",
         )
 
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 from typing import Any
 
-from harness.errors import PrerequisiteMissing
+from harness.errors import PrerequisiteMissingError
 from harness.shell import require_tool
 
 __all__ = ["docker_available", "image_exists", "image_labels", "inspect", "list_ids", "remove_image"]
@@ -18,7 +18,7 @@ def docker_available() -> None:
     require_tool("docker", DOCKER_FIX)
     proc = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, check=False)
     if proc.returncode != 0:
-        raise PrerequisiteMissing(
+        raise PrerequisiteMissingError(
             f"the Docker engine does not answer: {proc.stderr.decode(errors='replace').strip()[:300]}",
             DOCKER_FIX,
         )

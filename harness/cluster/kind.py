@@ -21,7 +21,7 @@ import yaml
 from harness.cluster import docker, hostsysctl
 from harness.cluster.paths import cache_dir, state_dir
 from harness.cluster.versions import KIND_VERSION
-from harness.errors import ClusterError, PrerequisiteMissing
+from harness.errors import ClusterError, PrerequisiteMissingError
 from harness.log import get_logger
 from harness.shell import require_tool, run_step
 
@@ -141,7 +141,7 @@ def ensure_kind() -> str:
     go = require_tool("go", KIND_FIX)
     log.info("installing kind %s with go install", KIND_VERSION)
     gobin = cache_dir() / "bin"
-    run_step("install kind", [go, "install", f"sigs.k8s.io/kind@{KIND_VERSION}"], error=PrerequisiteMissing,
+    run_step("install kind", [go, "install", f"sigs.k8s.io/kind@{KIND_VERSION}"], error=PrerequisiteMissingError,
              fix=KIND_FIX, env={"GOBIN": str(gobin), "CGO_ENABLED": "0"})
     return str(gobin / "kind")
 

@@ -52,11 +52,11 @@ class RootfsSpec:
 
 def _apt_mirror() -> str:
     """The Debian mirror apt on this machine is configured with, so debootstrap uses the same one."""
-    for source in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list")]:
+    for source in [*sorted(Path("/etc/apt/sources.list.d").glob("*.sources")), Path("/etc/apt/sources.list")]:
         if not source.exists():
             continue
-        for line in source.read_text().splitlines():
-            line = line.strip()
+        for raw in source.read_text().splitlines():
+            line = raw.strip()
             if line.startswith("URIs:") and "security" not in line:
                 return line.split(None, 1)[1].split()[0]
             if line.startswith("deb ") and "security" not in line:

@@ -107,7 +107,7 @@ def _user_classes(cfg: TrafficConfig) -> list[type]:
 
     if cfg.keepalive_share > 0:
 
-        class KeepAliveUser(_Recording, FastHttpUser):
+        class KeepAliveUser(_Recording, FastHttpUser):  # type: ignore[misc]  # locust is untyped
             conn_mode = ConnectionMode.KEEP_ALIVE
             wait_time = constant_throughput(per_user)
             network_timeout = cfg.timeout_s
@@ -115,14 +115,14 @@ def _user_classes(cfg: TrafficConfig) -> list[type]:
             concurrency = 1
             weight = max(1, round(cfg.keepalive_share * 100))
 
-            @task
+            @task  # type: ignore[untyped-decorator]
             def hit(self) -> None:
                 self.send()
 
         classes.append(KeepAliveUser)
     if cfg.keepalive_share < 1:
 
-        class NewConnectionUser(_Recording, FastHttpUser):
+        class NewConnectionUser(_Recording, FastHttpUser):  # type: ignore[misc]  # locust is untyped
             conn_mode = ConnectionMode.NEW
             wait_time = constant_throughput(per_user)
             network_timeout = cfg.timeout_s
@@ -130,7 +130,7 @@ def _user_classes(cfg: TrafficConfig) -> list[type]:
             concurrency = 1
             weight = max(1, round((1 - cfg.keepalive_share) * 100))
 
-            @task
+            @task  # type: ignore[untyped-decorator]
             def hit(self) -> None:
                 self.send()
 
@@ -167,7 +167,8 @@ def _status(rps: float) -> None:
 
 def main(argv: list[str]) -> int:
     global _CONFIG, _stopping
-    cfg = TrafficConfig.model_validate_json(open(argv[1], encoding="utf-8").read())
+    with open(argv[1], encoding="utf-8") as fh:
+        cfg = TrafficConfig.model_validate_json(fh.read())
     _CONFIG = cfg
     env = Environment(user_classes=_user_classes(cfg), host=cfg.url, events=events,
                       stop_timeout=cfg.timeout_s + 2, catch_exceptions=True)

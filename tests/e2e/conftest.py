@@ -46,7 +46,8 @@ def scenario_file(name: str) -> Scenario:
 
 
 def scenario_from(data: dict[str, object], name: str) -> Scenario:
-    return parse_scenario({"name": name, **data, "cluster": {"name": E2E_CLUSTER}}, str(ROOT / "scenarios" / f"{name}.yaml"))
+    source = str(ROOT / "scenarios" / f"{name}.yaml")
+    return parse_scenario({"name": name, **data, "cluster": {"name": E2E_CLUSTER}}, source)
 
 
 def run_in(cluster: ClusterRecord, scenario: Scenario, runs_dir: Path) -> RunResult:

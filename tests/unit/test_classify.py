@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from harness.evidence import ErrorKind
@@ -22,7 +20,7 @@ class Timeout(BaseException):
     (ConnectionResetError(104, "Connection reset by peer"), ErrorKind.RESET),
     (BrokenPipeError(), ErrorKind.RESET),
     (HTTPParseError("connection closed before a complete response"), ErrorKind.RESET),
-    (socket.timeout("timed out"), ErrorKind.TIMEOUT),
+    (TimeoutError("timed out"), ErrorKind.TIMEOUT),
     (TimeoutError(), ErrorKind.TIMEOUT),
     (Timeout(), ErrorKind.TIMEOUT),
     (ValueError("something else"), ErrorKind.OTHER),
