@@ -171,14 +171,14 @@ def current_pods(api: client.ApiClient, deployed: Deployed) -> list[Any]:
     return list(core.list_namespaced_pod(deployed.namespace, label_selector=selector, _request_timeout=10).items)
 
 
-def wait_http(url: str, timeout_s: float, want_ok: int = 10) -> None:
+def wait_http(url: str, timeout_s: float, *, request_timeout_s: float = 3.0, want_ok: int = 3) -> None:
     """Wait until ``want_ok`` consecutive requests to ``url`` answer 200."""
     deadline = time.monotonic() + timeout_s
     streak = 0
     last = "no answer yet"
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=3) as resp:
+            with urllib.request.urlopen(url, timeout=request_timeout_s) as resp:
                 streak = streak + 1 if resp.status == 200 else 0
                 last = f"HTTP {resp.status}"
         except (urllib.error.URLError, OSError) as exc:

@@ -19,6 +19,7 @@ from typing import Any
 
 import gevent
 import gevent.event
+import geventhttpclient.client
 from gevent.lock import Semaphore
 from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
@@ -26,6 +27,11 @@ from locust.env import Environment
 from harness.evidence import ConnectionMode, ErrorKind, RequestRecord
 from harness.traffic.classify import classify
 from harness.traffic.config import TrafficConfig
+
+# geventhttpclient silently re-sends an idempotent request whose connection broke after it was
+# sent. That retry would hide exactly the loss the harness exists to measure: every request sent
+# is recorded with its own outcome, never replaced by a second attempt.
+geventhttpclient.client._may_retry_after_send_error = lambda method: False
 
 # --- shared state of this process ------------------------------------------------------------
 
