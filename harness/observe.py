@@ -123,6 +123,7 @@ class _Observer(threading.Thread):
         resource: str,
         kind: TimelineKind,
         list_fn: Callable[..., Any],
+        namespace: str,
         to_data: Callable[[Any], dict[str, Any]],
         writer: TimelineWriter,
         stop: threading.Event,
@@ -133,7 +134,9 @@ class _Observer(threading.Thread):
         super().__init__(name=f"observe-{resource}", daemon=True)
         self.resource = resource
         self.kind = kind
+        # The bound API method itself: the watch reads its docstring to know what to deserialise.
         self.list_fn = list_fn
+        self.namespace = namespace
         self.to_data = to_data
         self.writer = writer
         self.stop_event = stop
@@ -152,7 +155,7 @@ class _Observer(threading.Thread):
                          {"resource": self.resource, "what": what, "detail": detail})
 
     def _relist(self) -> str:
-        result = self.list_fn(**self._selector(), _request_timeout=15)
+        result = self.list_fn(self.namespace, **self._selector(), _request_timeout=15)
         seen: dict[str, Any] = {}
         for obj in result.items:
             name = obj.metadata.name
@@ -181,7 +184,7 @@ class _Observer(threading.Thread):
                         self.synced.set()
                     failures = 0
                 w = watch.Watch()
-                for item in w.stream(self.list_fn, resource_version=resource_version, timeout_seconds=5,
+                for item in w.stream(self.list_fn, self.namespace, resource_version=resource_version, timeout_seconds=5,
                                      allow_watch_bookmarks=True, _request_timeout=20, **self._selector()):
                     if self.stop_event.is_set():
                         w.stop()
@@ -230,20 +233,14 @@ class Observers:
         discovery = client.DiscoveryV1Api(api)
         self.stop_event = threading.Event()
 
-        def pods(**kw: Any) -> Any:
-            return core.list_namespaced_pod(namespace, **kw)
-
-        def slices(**kw: Any) -> Any:
-            return discovery.list_namespaced_endpoint_slice(namespace, **kw)
-
-        def events(**kw: Any) -> Any:
-            return core.list_namespaced_event(namespace, **kw)
-
         self.threads = [
-            _Observer("pods", TimelineKind.POD, pods, pod_data, writer, self.stop_event),
-            _Observer("endpointslices", TimelineKind.ENDPOINTS, slices, endpointslice_data, writer,
-                      self.stop_event, label_selector=f"kubernetes.io/service-name={service}"),
-            _Observer("events", TimelineKind.EVENT, events, event_data, writer, self.stop_event),
+            _Observer("pods", TimelineKind.POD, core.list_namespaced_pod, namespace, pod_data, writer,
+                      self.stop_event),
+            _Observer("endpointslices", TimelineKind.ENDPOINTS, discovery.list_namespaced_endpoint_slice, namespace,
+                      endpointslice_data, writer, self.stop_event,
+                      label_selector=f"kubernetes.io/service-name={service}"),
+            _Observer("events", TimelineKind.EVENT, core.list_namespaced_event, namespace, event_data, writer,
+                      self.stop_event),
         ]
 
     def start(self, sync_timeout_s: float = 30.0) -> None:

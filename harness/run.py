@@ -259,9 +259,9 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
             )
             with TrafficProcess(traffic_cfg, run_dir) as traffic:
                 progress.traffic = traffic
-                writer.action("traffic", "start", f"{traffic_cfg.rate:g} req/s to {url}", disruption=False)
                 traffic.wait_first_answers(5, 30)
-                traffic_started_m = time.monotonic()
+                traffic_started_m = writer.action("traffic", "start", f"{traffic_cfg.rate:g} req/s to {url}",
+                                                  disruption=False).m
                 progress.set("steady state")
                 _sleep_checking(traffic, scenario.traffic.warmup_s)
                 if traffic.status.get("failed", 0):
@@ -320,9 +320,16 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
 
 
 def _write_reports(run_dir: Path, verdict: Verdict) -> dict[str, Path]:
-    from harness.report import write_junit, write_result_json
+    from harness.evidence import read_timeline
+    from harness.report import write_html_report, write_junit, write_markdown_report, write_result_json
 
-    return {"result": write_result_json(run_dir, verdict), "junit": write_junit(run_dir, [verdict])}
+    timelines = {verdict.run_id: read_timeline(run_dir / TIMELINE_FILE)}
+    return {
+        "result": write_result_json(run_dir, verdict),
+        "junit": write_junit(run_dir, [verdict]),
+        "html": write_html_report(run_dir, [verdict], timelines),
+        "markdown": write_markdown_report(run_dir, [verdict], timelines),
+    }
 
 
 def _merge_rollout(current: RolloutFacts, new: RolloutFacts) -> RolloutFacts:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -115,13 +113,17 @@ def test_non_utf8_file_is_a_manifest_error(tmp_path: Path) -> None:
         load_manifests(tmp_path)
 
 
-@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_file_is_a_manifest_error(tmp_path: Path) -> None:
+def test_unreadable_file_is_a_manifest_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Root reads a mode-000 file anyway, so the refusal is simulated at the read itself.
     path = tmp_path / "a.yaml"
     path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", encoding="utf-8")
-    path.chmod(0)
-    try:
-        with pytest.raises(ManifestError, match="cannot read"):
-            load_manifests(tmp_path)
-    finally:
-        path.chmod(0o600)
+    real_read_text = Path.read_text
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> str:
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_text(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(ManifestError, match=r"a\.yaml: cannot read: .*Permission denied"):
+        load_manifests(tmp_path)
