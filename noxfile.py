@@ -59,5 +59,5 @@ def e2e(session: nox.Session) -> None:
     env = {"RH_E2E": "1"}
     if "RH_KEEP_CLUSTER" in os.environ:
         env["RH_KEEP_CLUSTER"] = os.environ["RH_KEEP_CLUSTER"]
-    session.run("pytest", "tests/e2e", "-m", "e2e", f"--junitxml={REPORTS / 'e2e.xml'}",
+    session.run("pytest", "tests/e2e", "-m", "e2e", "--rollout-cluster", "rh-e2e", f"--junitxml={REPORTS / 'e2e.xml'}",
                 *session.posargs, env=env)

@@ -187,6 +187,63 @@ def run(
     raise typer.Exit(_guarded(go, verbose))
 
 
+@app.command("gate")
+def gate(
+    source: Annotated[Path, typer.Argument(help="A directory of scenario files, or one file.")] = Path("scenarios"),
+    out: Annotated[Path, typer.Option(help="Directory that receives the release-gate report.")] = Path("gate-report"),
+    only: Annotated[list[str] | None, typer.Option(help="Run only these scenarios (repeatable).")] = None,
+    cluster: Annotated[str, typer.Option(help="The harness cluster to run on (created when needed).")] = (
+        "rollout-harness"),
+    context: Annotated[str | None, typer.Option(help="Run on this existing context (named explicitly).")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig holding --context.")] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Run every scenario on one reused cluster; write HTML, Markdown, JUnit and JSON reports.
+
+    Exits non-zero when any scenario's verdict differs from its expectation.
+    """
+    from harness.gate import load_scenarios, run_gate
+    from harness.scenario import Scenario
+    from harness.verdict import Verdict
+
+    def announce(scenario: Scenario, verdict: Verdict) -> None:
+        mark = "[green]as expected[/]" if verdict.matches_expectation else "[bold red]NOT as expected[/]"
+        console.print(f"{scenario.name}: {verdict.outcome.value} (expected {scenario.expect}) {mark}")
+
+    def go() -> int:
+        scenarios = load_scenarios(source, only)
+        console.print(f"gate: {len(scenarios)} scenario(s): {', '.join(s.name for s in scenarios)}")
+        result = run_gate(scenarios, out, cluster=cluster, context=context, kubeconfig=kubeconfig,
+                          on_verdict=announce)
+        for name, path in sorted(result.reports.items()):
+            console.print(f"{name}: {path}")
+        return result.exit_code
+
+    raise typer.Exit(_guarded(go, verbose))
+
+
+@app.command("replay")
+def replay(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `harness run`.")],
+    out: Annotated[Path, typer.Option(help="Directory that receives the new run directory.")] = Path("runs"),
+    context: Annotated[str | None, typer.Option(help="Replay on this context instead of the original one.")] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Run a recorded scenario again the same way: same scenario, seed and target."""
+    from harness.replay import replay_run
+    from harness.report.terminal import print_verdict
+
+    def go() -> int:
+        result, differences = replay_run(run_dir, out=out, context=context)
+        for line in differences:
+            console.print(f"[yellow]differs from the recorded run:[/] {line}")
+        print_verdict(result.verdict)
+        console.print(f"run directory: {result.run_dir}")
+        return 0 if result.verdict.passed else 1
+
+    raise typer.Exit(_guarded(go, verbose))
+
+
 @app.command("report")
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `harness run`.")],

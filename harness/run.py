@@ -175,6 +175,13 @@ def _image_for(scenario: Scenario, version: str | None, target: Target, loaded: 
     return built.ref, built.version
 
 
+def _image_id(ref: str) -> str | None:
+    from harness.cluster.docker import inspect
+
+    data = inspect(ref)
+    return str(data["Id"]) if data else None
+
+
 def _gate_config(scenario: Scenario) -> GateConfig:
     gates = scenario.gates
     if "disruption_replaces" in gates.model_fields_set:
@@ -209,7 +216,8 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     writer = TimelineWriter(run_dir / TIMELINE_FILE)
     observers: Observers | None = None
     versions: dict[str, Any] = {"harness": __version__, "python": platform.python_version(),
-                                "context": target.context, "owned_cluster": target.owned}
+                                "context": target.context, "kubeconfig": str(target.kubeconfig or ""),
+                                "owned_cluster": target.owned, "seed": scenario.seed}
     windows: list[tuple[float, float]] = []
     rollout = RolloutFacts(completed=True, deadline_s=0.0, duration_s=0.0)
     traffic_started_m: float | None = None
@@ -226,6 +234,7 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
             progress.set("building and loading the image")
             image, version = _image_for(scenario, scenario.target.version, target, loaded)
             versions["image"] = image
+            versions["image_id"] = _image_id(image)
             versions["kubernetes"] = client.VersionApi(api).get_code().git_version
             progress.set(f"deploying into namespace {namespace}")
             objects = load_manifests(scenario.resolve(scenario.target.manifests))
