@@ -20,3 +20,5 @@ class TrafficConfig(BaseModel):
     timeout_s: float = Field(5.0, gt=0)
     connect_timeout_s: float = Field(3.0, gt=0)
     max_duration_s: float = Field(1800.0, gt=0, description="The process stops by itself after this long")
+    # Only for measuring the cost of the records themselves (benchmarks): the same users, no records.
+    record: bool = True

@@ -55,7 +55,8 @@ def _finish(rec: RequestRecord) -> None:
         _counts["ok"] += 1
     else:
         _counts["failed"] += 1
-    _pending_lines.append(rec.to_json())
+    if _config().record:
+        _pending_lines.append(rec.to_json())
 
 
 class _Recording:

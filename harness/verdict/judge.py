@@ -12,6 +12,7 @@ from harness.evidence import (
     ReadStats,
     RequestRecord,
     TimelineEvent,
+    TimelineKind,
     read_timeline,
 )
 from harness.log import get_logger
@@ -70,7 +71,31 @@ def annotate_failure(evidence: Evidence, record: RequestRecord) -> FailedRequest
         pod=pod,
         pod_source=source,
         pod_state=state_at(evidence.timeline, pod, record.m_start, service=evidence.facts.service),
+        going_pods=going_pods_at(evidence.timeline, record.m_start) if source == "unknown" else [],
     )
+
+
+GOING_WINDOW_S = 5.0
+
+
+def going_pods_at(timeline: Sequence[TimelineEvent], m: float, window_s: float = GOING_WINDOW_S) -> list[str]:
+    """Pods terminating at instant ``m``, or deleted within ``window_s`` before it."""
+    terminating: dict[str, bool] = {}
+    deleted_at: dict[str, float] = {}
+    for event in timeline:
+        if event.m > m:
+            break
+        if event.kind is not TimelineKind.POD:
+            continue
+        if event.type == "DELETED":
+            deleted_at[event.name] = event.m
+            terminating.pop(event.name, None)
+        else:
+            terminating[event.name] = bool(event.data.get("terminating"))
+            deleted_at.pop(event.name, None)
+    going = {name for name, flag in terminating.items() if flag}
+    going |= {name for name, when in deleted_at.items() if m - when <= window_s}
+    return sorted(going)
 
 
 def _run_gate(gate: Gate, evidence: Evidence, config: GateConfig) -> GateResult:

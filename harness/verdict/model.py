@@ -263,12 +263,20 @@ class FailedRequest(_Model):
     pod: str  # record.pod, else record.conn_pod, else "unknown"
     pod_source: Literal["pod", "conn_pod", "unknown"]
     pod_state: PodState
+    # When the pod is unknown (a new connection that got no answer): the pods that were going away
+    # at that instant (terminating, or deleted within the last few seconds), the likely culprits.
+    going_pods: list[str] = Field(default_factory=list)
 
     def describe(self) -> str:
         what = self.error or f"HTTP {self.status}"
         if self.detail:
             what = f"{what} ({self.detail})"
         via = {"pod": "answered by", "conn_pod": "connection last answered by", "unknown": "pod"}
+        if self.pod_source == "unknown":
+            going = ", ".join(self.going_pods) if self.going_pods else "none"
+            return (f"+{self.offset_s:.3f}s {self.id} [{self.conn}] {what}; pod unknown (no answer); "
+                    f"pods going away then: {going}; {self.pod_state.endpoints_ready}/"
+                    f"{self.pod_state.endpoints_total} endpoints ready")
         return (f"+{self.offset_s:.3f}s {self.id} [{self.conn}] {what}; "
                 f"{via[self.pod_source]} {self.pod}: {self.pod_state.describe()}")
 

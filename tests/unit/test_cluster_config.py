@@ -49,3 +49,20 @@ def test_kubernetes_wrapper_module_pins_every_staging_module() -> None:
     assert "gitVersion=v1.34.4" in k8s.ldflags and "gitMinor=34" in k8s.ldflags
     assert set(k8s.binaries) == {"kubelet", "kubeadm", "kubectl", "kube-apiserver", "kube-controller-manager",
                                  "kube-scheduler", "kube-proxy"}
+
+
+def test_routes_between_nodes_skip_self_and_unassigned() -> None:
+    from harness.cluster.podnet import NodeRoute, plan_routes
+
+    routes = plan_routes([
+        ("cp", "10.244.0.0/24", "172.18.0.2"),
+        ("w1", "10.244.1.0/24", "172.18.0.3"),
+        ("w2", None, "172.18.0.4"),  # no podCIDR yet: nobody routes to it, it still gets routes
+    ])
+    assert set(routes) == {
+        NodeRoute("cp", "10.244.1.0/24", "172.18.0.3"),
+        NodeRoute("w1", "10.244.0.0/24", "172.18.0.2"),
+        NodeRoute("w2", "10.244.0.0/24", "172.18.0.2"),
+        NodeRoute("w2", "10.244.1.0/24", "172.18.0.3"),
+    }
+    assert plan_routes([("solo", "10.244.0.0/24", "172.18.0.2")]) == []

@@ -182,3 +182,22 @@ def test_no_actions_no_windows() -> None:
     assert disruption_windows(story()) == []
     assert disruption_windows([]) == []
     assert first_disruption_start(story()) is None
+
+
+def test_going_pods_at_names_terminating_and_recently_deleted_pods() -> None:
+    from harness.evidence import TimelineEvent, TimelineKind
+    from harness.verdict.judge import going_pods_at
+
+    def pod(m: float, name: str, type_: str, terminating: bool) -> TimelineEvent:
+        return TimelineEvent(t=m, m=m, kind=TimelineKind.POD, type=type_, name=name,
+                             data={"name": name, "terminating": terminating})
+
+    timeline = [
+        pod(1.0, "a", "LIST", False), pod(1.0, "b", "LIST", False), pod(1.0, "c", "LIST", False),
+        pod(2.0, "a", "MODIFIED", True),
+        pod(3.0, "b", "MODIFIED", True), pod(4.0, "b", "DELETED", True),
+    ]
+    assert going_pods_at(timeline, 1.5) == []
+    assert going_pods_at(timeline, 2.5) == ["a"]
+    assert going_pods_at(timeline, 4.5) == ["a", "b"]
+    assert going_pods_at(timeline, 20.0) == ["a"]  # b was deleted too long before
