@@ -21,7 +21,7 @@ from kubernetes import client
 
 from harness import __version__
 from harness.cluster.kind import DEFAULT_CLUSTER, ClusterRecord, ensure_kind, load_record
-from harness.errors import ContextRefusedError, HarnessError, TrafficError, WorkloadError
+from harness.errors import ContextRefusedError, DisruptionError, HarnessError, TrafficError, WorkloadError
 from harness.evidence import REQUESTS_FILE, TIMELINE_FILE
 from harness.k8s import api_client
 from harness.log import console, get_logger
@@ -285,6 +285,9 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
                         _sleep_checking(traffic, traffic_started_m + step.at_s - time.monotonic())
                     else:
                         _sleep_checking(traffic, previous_end + step.after_s - time.monotonic())
+                    if step.when is not None:
+                        progress.set(f"step {index + 1}/{len(scenario.steps)}: waiting for its condition")
+                        _wait_condition(step, api, deployed, traffic)
                     progress.set(f"step {index + 1}/{len(scenario.steps)}: {step.label}")
                     start_m = time.monotonic()
                     result = _execute(step, api, deployed, scenario, target, loaded, writer, traffic, cordoned)
@@ -399,6 +402,31 @@ def _execute(step: Step, api: client.ApiClient, deployed: Deployed, scenario: Sc
     error = None if state.done else ("ProgressDeadlineExceeded" if state.failed else state.message)
     writer.action(step.label, "end", state.message, disruption=True, rollout_done=state.done)
     return RolloutFacts(completed=state.done, deadline_s=step.deadline_s, duration_s=duration, error=error)
+
+
+def _wait_condition(step: Step, api: client.ApiClient, deployed: Deployed, traffic: TrafficProcess) -> None:
+    when = step.when
+    assert when is not None
+    deadline = time.monotonic() + when.timeout_s
+    while time.monotonic() < deadline:
+        traffic.check_alive()
+        pods = current_pods(api, deployed)
+        ready = sum(1 for p in pods if p.metadata.deletion_timestamp is None and any(
+            c.type == "Ready" and c.status == "True" for c in (p.status.conditions or [])))
+        terminating = sum(1 for p in pods if p.metadata.deletion_timestamp is not None)
+        checks = [
+            when.ready_pods_at_least is None or ready >= when.ready_pods_at_least,
+            when.ready_pods_at_most is None or ready <= when.ready_pods_at_most,
+            when.terminating_pods_at_least is None or terminating >= when.terminating_pods_at_least,
+            when.requests_at_least is None or traffic.status.get("sent", 0) >= when.requests_at_least,
+        ]
+        if all(checks):
+            return
+        time.sleep(0.5)
+    raise DisruptionError(
+        f"step {step.label}: its start condition did not hold within {when.timeout_s:.0f} s ({when})",
+        "check the condition against the workload (replicas, traffic rate) or raise when.timeout_s",
+    )
 
 
 def _settle(api: client.ApiClient, deployed: Deployed, traffic: TrafficProcess, scenario: Scenario) -> None:

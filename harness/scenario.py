@@ -86,12 +86,32 @@ StepAction = Literal[
 ]
 
 
+class When(_Model):
+    """A condition that starts a step once it holds (checked twice a second, after ``at_s``/``after_s``)."""
+
+    ready_pods_at_least: int | None = Field(None, ge=0)
+    ready_pods_at_most: int | None = Field(None, ge=0)
+    terminating_pods_at_least: int | None = Field(None, ge=1)
+    requests_at_least: int | None = Field(None, ge=1)
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> When:
+        if all(v is None for v in (self.ready_pods_at_least, self.ready_pods_at_most,
+                                    self.terminating_pods_at_least, self.requests_at_least)):
+            raise ValueError("name a condition: ready_pods_at_least, ready_pods_at_most, "
+                             "terminating_pods_at_least or requests_at_least")
+        return self
+
+
 class Step(_Model):
     action: StepAction
     name: str | None = None
-    # When it starts: at a time since traffic began, or some seconds after the previous step ended.
+    # When it starts: at a time since traffic began, or some seconds after the previous step ended,
+    # and then, if given, once a condition holds.
     at_s: float | None = Field(None, ge=0)
     after_s: float = Field(0.0, ge=0)
+    when: When | None = None
     deadline_s: float = Field(180.0, gt=0, le=3600, description="the rollout must complete within this")
     version: str | None = None  # set-image: sample service version to build and roll to
     image: str | None = None  # set-image: an image reference instead

@@ -93,14 +93,19 @@ class TrafficProcess:
                 f"the traffic process did not stop within {limit:.0f} s and was killed",
                 f"see {self._stderr_path}; requests in flight at that moment may be missing",
             ) from None
-        if self._reader is not None:
-            self._reader.join(timeout=5)
+        self._close_pipe()
         if self.done is None:
             raise TrafficError(
                 f"the traffic process exited with code {self._proc.returncode} without its final report",
                 f"see {self._stderr_path}",
             )
         return self.done
+
+    def _close_pipe(self) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if self._proc is not None and self._proc.stdout is not None and not self._proc.stdout.closed:
+            self._proc.stdout.close()
 
     def __enter__(self) -> TrafficProcess:
         self.start()
@@ -114,3 +119,4 @@ class TrafficProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        self._close_pipe()

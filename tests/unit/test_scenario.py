@@ -90,3 +90,11 @@ def test_connection_modes_map_to_keepalive_share() -> None:
     only_ka = parse_scenario({**base, "traffic": {"connection_modes": ["keep-alive"]}}, "m.yaml")
     assert (both.traffic.keepalive_share, only_new.traffic.keepalive_share, only_ka.traffic.keepalive_share) == (
         0.5, 0.0, 1.0)
+
+
+def test_when_condition_needs_a_condition() -> None:
+    ok = parse_scenario({"name": "x", "steps": [{"action": "delete-pod", "when": {"requests_at_least": 10}}]},
+                        "m.yaml")
+    assert ok.steps[0].when is not None and ok.steps[0].when.requests_at_least == 10
+    with pytest.raises(ScenarioError, match=r"steps\[0\]\.when.*name a condition"):
+        parse_scenario({"name": "x", "steps": [{"action": "delete-pod", "when": {"timeout_s": 5}}]}, "m.yaml")
