@@ -250,15 +250,15 @@ def report(
     verbose: Verbose = 0,
 ) -> None:
     """Re-judge a saved run from its evidence (no cluster needed) and rewrite its reports."""
-    from harness.report import write_junit, write_result_json
     from harness.report.terminal import print_verdict
+    from harness.run import write_reports
     from harness.verdict import judge_run_dir
 
     def go() -> int:
         verdict = judge_run_dir(run_dir)
-        write_result_json(run_dir, verdict)
-        write_junit(run_dir, [verdict])
+        files = write_reports(run_dir, verdict)
         print_verdict(verdict)
+        console.print("reports: " + ", ".join(str(p) for p in files.values()))
         return 0 if verdict.passed else 1
 
     raise typer.Exit(_guarded(go, verbose))

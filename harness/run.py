@@ -44,7 +44,7 @@ from harness.workload import (
     wait_rollout,
 )
 
-__all__ = ["RunOptions", "RunResult", "Target", "resolve_target", "run_scenario"]
+__all__ = ["RunOptions", "RunResult", "Target", "resolve_target", "run_scenario", "write_reports"]
 
 log = get_logger(__name__)
 
@@ -327,11 +327,11 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     write_run_record(run_dir, RunRecord(facts=facts, gates=gates))
     (run_dir / "versions.json").write_text(json.dumps(versions, indent=2))
     verdict = judge_run_dir(run_dir)
-    files = _write_reports(run_dir, verdict)
+    files = write_reports(run_dir, verdict)
     return RunResult(run_dir=run_dir, verdict=verdict, files=files)
 
 
-def _write_reports(run_dir: Path, verdict: Verdict) -> dict[str, Path]:
+def write_reports(run_dir: Path, verdict: Verdict) -> dict[str, Path]:
     from harness.evidence import read_timeline
     from harness.report import write_html_report, write_junit, write_markdown_report, write_result_json
 
