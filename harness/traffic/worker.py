@@ -14,6 +14,7 @@ import json
 import signal
 import sys
 import time
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,40 +109,31 @@ class _Recording:
         _finish(rec)
 
 
+def _user_class(name: str, mode: ConnectionMode, share: float, cfg: TrafficConfig) -> type:
+    """A Locust user class of one connection mode; each user runs at an equal share of the rate."""
+
+    def hit(self: _Recording) -> None:
+        self.send()
+
+    namespace = {
+        "conn_mode": mode,
+        "wait_time": constant_throughput(cfg.rate / max(1, cfg.users)),
+        "network_timeout": cfg.timeout_s,
+        "connection_timeout": cfg.connect_timeout_s,
+        "concurrency": 1,
+        "weight": max(1, round(share * 100)),
+        "hit": task(hit),
+    }
+    # types.new_class lets Locust's metaclass collect the task, as a class statement would.
+    return types.new_class(name, (_Recording, FastHttpUser), exec_body=lambda ns: ns.update(namespace))
+
+
 def _user_classes(cfg: TrafficConfig) -> list[type]:
     classes: list[type] = []
-    per_user = cfg.rate / max(1, cfg.users)
-
     if cfg.keepalive_share > 0:
-
-        class KeepAliveUser(_Recording, FastHttpUser):  # type: ignore[misc]  # locust is untyped
-            conn_mode = ConnectionMode.KEEP_ALIVE
-            wait_time = constant_throughput(per_user)
-            network_timeout = cfg.timeout_s
-            connection_timeout = cfg.connect_timeout_s
-            concurrency = 1
-            weight = max(1, round(cfg.keepalive_share * 100))
-
-            @task  # type: ignore[untyped-decorator]
-            def hit(self) -> None:
-                self.send()
-
-        classes.append(KeepAliveUser)
+        classes.append(_user_class("KeepAliveUser", ConnectionMode.KEEP_ALIVE, cfg.keepalive_share, cfg))
     if cfg.keepalive_share < 1:
-
-        class NewConnectionUser(_Recording, FastHttpUser):  # type: ignore[misc]  # locust is untyped
-            conn_mode = ConnectionMode.NEW
-            wait_time = constant_throughput(per_user)
-            network_timeout = cfg.timeout_s
-            connection_timeout = cfg.connect_timeout_s
-            concurrency = 1
-            weight = max(1, round((1 - cfg.keepalive_share) * 100))
-
-            @task  # type: ignore[untyped-decorator]
-            def hit(self) -> None:
-                self.send()
-
-        classes.append(NewConnectionUser)
+        classes.append(_user_class("NewConnectionUser", ConnectionMode.NEW, 1 - cfg.keepalive_share, cfg))
     return classes
 
 
