@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.evidence import TimelineEvent, TimelineKind
 from harness.verdict import OUTCOMES, Verdict
-from harness.verdict.timeline import action_phase, action_step, is_disruption_action, pod_name
+from harness.verdict.timeline import action_phase, action_step, apply_slice_event, is_disruption_action, pod_name
 
 __all__ = [
     "ENDPOINT_STATES",
@@ -226,13 +226,8 @@ def _lanes_and_endpoints(events: Sequence[TimelineEvent], origin: float, service
                 current.deleted_at = None  # a name reused by a new pod
                 tracks[name][0].set(x, _pod_state(event))
         elif event.kind is TimelineKind.ENDPOINTS:
-            if service is not None and event.data.get("service") not in (None, service):
+            if not apply_slice_event(slices, event, service):
                 continue
-            key = str(event.data.get("name") or event.name)
-            if event.type == _DELETED:
-                slices.pop(key, None)
-            else:
-                slices[key] = [e for e in (event.data.get("endpoints") or []) if isinstance(e, dict)]
             now: dict[str, str] = {}
             ready = total = 0
             for entries in slices.values():

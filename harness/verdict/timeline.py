@@ -160,6 +160,19 @@ def _endpoint_flag(entry: dict[str, Any], key: str, default: bool | None) -> boo
     return value if isinstance(value, bool) else default
 
 
+def apply_slice_event(slices: dict[str, list[dict[str, Any]]], event: TimelineEvent, service: str | None) -> bool:
+    """Fold one EndpointSlice event into ``slices`` (name -> endpoints); False when it is another
+    service's slice and was ignored."""
+    if service is not None and event.data.get("service") not in (None, service):
+        return False
+    key = str(event.data.get("name") or event.name)
+    if event.type == _DELETED:
+        slices.pop(key, None)
+    else:
+        slices[key] = [e for e in (event.data.get("endpoints") or []) if isinstance(e, dict)]
+    return True
+
+
 def state_at(timeline: Sequence[TimelineEvent], pod: str, m: float, *, service: str | None = None
              ) -> PodState:
     """``pod`` and the endpoint set as the timeline knew them at monotonic instant ``m``."""
@@ -177,14 +190,7 @@ def state_at(timeline: Sequence[TimelineEvent], pod: str, m: float, *, service: 
             elif event.type != _DELETED:
                 first_terminating = None  # a pod name reused by a new pod
         elif event.kind is TimelineKind.ENDPOINTS:
-            if service is not None and event.data.get("service") not in (None, service):
-                continue
-            key = str(event.data.get("name") or event.name)
-            if event.type == _DELETED:
-                slices.pop(key, None)
-            else:
-                entries = event.data.get("endpoints") or []
-                slices[key] = [e for e in entries if isinstance(e, dict)]
+            apply_slice_event(slices, event, service)
 
     state = PodState(pod=pod, m=m)
     if last_pod is not None:
