@@ -18,10 +18,14 @@ from kubernetes import client
 from harness.cluster import docker, hostsysctl
 from harness.cluster.kind import cluster_down, cluster_status, ensure_kind, load_record
 from harness.cluster.lifecycle import up
+from harness.evidence import read_timeline
 from harness.image import build_sample_image
 from harness.k8s import api_client
 from harness.manifests import Overrides, load_manifests, render
-from harness.workload import apply_objects, create_namespace, kind_load_image, wait_rollout
+from harness.run import RunOptions, run_scenario
+from harness.scenario import load_scenario
+from harness.verdict import GateStatus
+from harness.workload import apply_objects, create_namespace, delete_namespace, kind_load_image, wait_rollout
 
 ROOT = Path(__file__).resolve().parents[2]
 MULTI = "rh-e2e-multi"
@@ -44,7 +48,7 @@ def _wait_pod_phase(core: client.CoreV1Api, ns: str, name: str, phases: set[str]
     raise AssertionError(f"pod {ns}/{name} stayed {phase}")
 
 
-def test_three_nodes_route_pods_publish_nodeport_and_clean_up() -> None:
+def test_three_nodes_route_pods_publish_nodeport_and_clean_up(tmp_path: Path) -> None:
     assert MULTI not in _kind_clusters(), f"a leftover {MULTI} cluster exists; remove it first"
     others = [c for c in _kind_clusters() if load_record(c) is not None]
     assert not others, f"other harness clusters exist ({others}); the host sysctl check needs none"
@@ -111,6 +115,19 @@ def test_three_nodes_route_pods_publish_nodeport_and_clean_up() -> None:
             except OSError:
                 time.sleep(0.5)
         assert len(answered) >= 2, f"NodePort answers came from {answered}"
+
+        # A node drain under traffic: eviction API, PodDisruptionBudget honoured, nothing lost.
+        delete_namespace(api, ns, service=deployed.service)
+        drain = load_scenario(ROOT / "scenarios" / "node-drain.yaml")
+        drain = drain.model_copy(update={"cluster": drain.cluster.model_copy(update={"name": MULTI})})
+        result = run_scenario(drain, RunOptions(out_dir=tmp_path, create_cluster=False))
+        reasons = [(g.name, g.status.value, g.reason) for g in result.verdict.gates]
+        assert result.verdict.outcome is GateStatus.PASS, reasons
+        evicted = [e for e in read_timeline(result.run_dir / "timeline.jsonl")
+                   if e.kind.value == "event" and e.data.get("reason") in ("Killing", "Evicted", "Scheduled")]
+        assert evicted, "the drain left no pod events in the timeline"
+        nodes = client.CoreV1Api(api).list_node().items
+        assert not any(n.spec.unschedulable for n in nodes), "the drained node was not uncordoned"
     finally:
         removed = cluster_down(MULTI)
     assert f"cluster {MULTI}" in removed
