@@ -28,6 +28,7 @@ class DisruptionOutcome:
     detail: str
     waits_for_rollout: bool = True
     pods: list[str] = field(default_factory=list)
+    cordoned: str | None = None  # a node left unschedulable, to uncordon when the run ends
 
 
 def _patch(api: client.ApiClient, deployed: Deployed, body: dict[str, Any]) -> None:
@@ -125,12 +126,13 @@ def drain_node(api: client.ApiClient, deployed: Deployed, node: str | None, time
                 with attempt:
                     core.create_namespaced_pod_eviction(pod.metadata.name, deployed.namespace, eviction)
         except ApiException as exc:
+            uncordon(api, node)  # a failed drain leaves the node as it found it
             raise DisruptionError(
                 f"evicting {pod.metadata.name} from {node} failed: {exc.status} {exc.reason}",
                 "a PodDisruptionBudget that never allows an eviction blocks a drain; check minAvailable",
             ) from exc
     names = [p.metadata.name for p in victims]
-    return DisruptionOutcome(f"drained {node}: evicted {', '.join(names) or 'nothing'}", pods=names)
+    return DisruptionOutcome(f"drained {node}: evicted {', '.join(names) or 'nothing'}", pods=names, cordoned=node)
 
 
 def uncordon(api: client.ApiClient, node: str) -> None:

@@ -312,6 +312,10 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
         if traffic_started_m is None:
             _cleanup(api, observers, writer, namespace, deployed, options, cordoned)
             raise
+    except BaseException:
+        # Interrupted, or a defect: still leave no namespace, cordon or process behind.
+        _cleanup(api, observers, writer, namespace, deployed, options, cordoned)
+        raise
     finally:
         if observers is not None:
             observers.stop()
@@ -389,7 +393,8 @@ def _execute(step: Step, api: client.ApiClient, deployed: Deployed, scenario: Sc
             outcome = disrupt.delete_pods(api, deployed, step.count, grace)
         elif step.action == "drain":
             outcome = disrupt.drain_node(api, deployed, step.node, step.deadline_s)
-            cordoned.append(outcome.detail.split()[1].rstrip(":"))
+            if outcome.cordoned:
+                cordoned.append(outcome.cordoned)
         elif step.action == "rollback":
             outcome = disrupt.rollback(api, deployed)
         else:  # pragma: no cover - the scenario model admits no other action
