@@ -22,3 +22,10 @@ class TrafficConfig(BaseModel):
     max_duration_s: float = Field(1800.0, gt=0, description="The process stops by itself after this long")
     # Only for measuring the cost of the records themselves (benchmarks): the same users, no records.
     record: bool = True
+
+    @property
+    def spawn_rate(self) -> float:
+        """Users start spread over one of their own periods (at most 10 s), so that slow, paced users
+        do not all send in the same instant and leave the rest of each period empty."""
+        period = self.users / self.rate  # seconds between two requests of one user
+        return self.users / min(max(period, 0.1), 10.0)

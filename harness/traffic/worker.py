@@ -180,7 +180,7 @@ def main(argv: list[str]) -> int:
 
     gevent.signal_handler(signal.SIGTERM, request_stop)
     gevent.signal_handler(signal.SIGINT, request_stop)
-    runner.start(cfg.users, spawn_rate=min(100, cfg.users * 10))
+    runner.start(cfg.users, spawn_rate=cfg.spawn_rate)
     last_sent, last_m = 0, time.monotonic()
     deadline = time.monotonic() + cfg.max_duration_s
     while not stop_requested.wait(1.0):
