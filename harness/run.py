@@ -253,8 +253,13 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
                 raise WorkloadError(f"the workload did not become ready: {state.message}",
                                     f"kubectl -n {namespace} describe pods (kubeconfig {target.kubeconfig})")
             url = t.url or f"http://127.0.0.1:{target.host_port}"
+            ready_deployment = deployed
+
+            def workload_pods() -> set[str]:
+                return {p.metadata.name for p in current_pods(api, ready_deployment)}
+
             wait_http(url + t.paths[0], 60 + 3 * scenario.traffic.timeout_s,
-                      request_timeout_s=scenario.traffic.timeout_s)
+                      request_timeout_s=scenario.traffic.timeout_s, expected_pods=workload_pods)
 
             progress.set("observers syncing")
             observers = Observers(api, namespace, deployed.service, writer)

@@ -6,6 +6,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,21 +172,35 @@ def current_pods(api: client.ApiClient, deployed: Deployed) -> list[Any]:
     return list(core.list_namespaced_pod(deployed.namespace, label_selector=selector, _request_timeout=10).items)
 
 
-def wait_http(url: str, timeout_s: float, *, request_timeout_s: float = 3.0, want_ok: int = 3) -> None:
-    """Wait until ``want_ok`` consecutive requests to ``url`` answer 200."""
+def wait_http(url: str, timeout_s: float, *, request_timeout_s: float = 3.0, want_ok: int = 20,
+              expected_pods: Callable[[], set[str]] | None = None) -> None:
+    """Wait until the service answers steadily: ``want_ok`` answers in a row (or 3 taking at least 5 s,
+    for slow services) with 200, each from a pod of the current workload when the response names
+    its pod. Stale routes to the pods of an earlier run break the streak."""
     deadline = time.monotonic() + timeout_s
     streak = 0
+    streak_started = time.monotonic()
     last = "no answer yet"
+    pods: set[str] = expected_pods() if expected_pods else set()
     while time.monotonic() < deadline:
+        ok = False
         try:
             with urllib.request.urlopen(url, timeout=request_timeout_s) as resp:
-                streak = streak + 1 if resp.status == 200 else 0
-                last = f"HTTP {resp.status}"
+                pod = resp.headers.get("X-Pod")
+                if expected_pods is not None and pod is not None and pod not in pods:
+                    pods = expected_pods()
+                ok = resp.status == 200 and (pod is None or expected_pods is None or pod in pods)
+                last = f"HTTP {resp.status} from {pod or 'an unnamed pod'}"
         except (urllib.error.URLError, OSError) as exc:
-            streak = 0
             last = str(exc)
-        if streak >= want_ok:
+        if ok:
+            if streak == 0:
+                streak_started = time.monotonic()
+            streak += 1
+        else:
+            streak = 0
+            time.sleep(0.2)
+        if streak >= want_ok or (streak >= 3 and time.monotonic() - streak_started >= 5):
             return
-        time.sleep(0.1)
     raise WorkloadError(f"{url} did not answer steadily within {timeout_s:.0f} s (last: {last})",
                         "check the service's pods (kubectl get pods) and the NodePort mapping of the cluster")

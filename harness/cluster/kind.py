@@ -235,13 +235,18 @@ def cluster_up(spec: ClusterSpec, *, wait_s: float = 300.0) -> ClusterRecord:
                  error=ClusterError, fix=f"see {log_file}; nothing was left behind", log_file=log_file,
                  timeout=600)
         record.save()
+        from harness.cluster.apiendpoint import pin_kube_proxy_endpoint
         from harness.cluster.podnet import NodeRoute, sync_routes
         from harness.k8s import wait_cluster_ready
 
         routes: set[NodeRoute] = set()
+        pinned: list[bool] = []
 
         def add_routes(api: Any) -> None:
             routes.update(sync_routes(api, routes))
+            if not pinned:
+                pin_kube_proxy_endpoint(api, spec.name)
+                pinned.append(True)
 
         wait_cluster_ready(kubeconfig, record.context, expected_nodes=1 + spec.workers, timeout_s=wait_s,
                            on_poll=add_routes if spec.own_network else None)
