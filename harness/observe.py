@@ -256,10 +256,14 @@ class Observers:
     def gaps(self) -> int:
         return sum(t.gaps for t in self.threads)
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = 1.0) -> None:
+        # A watch notices the stop only at its next event or its 5 s server timeout. Changes after
+        # the traffic stopped do not matter, so the run does not wait for that; the threads are
+        # daemons and anything they still emit after the writer closed is dropped.
         self.stop_event.set()
+        deadline = time.monotonic() + wait_s
         for thread in self.threads:
-            thread.join(timeout=50)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def pods(self) -> dict[str, dict[str, Any]]:
         return dict(self.threads[0].known)
