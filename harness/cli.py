@@ -198,7 +198,7 @@ def gate(
     kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig holding --context.")] = None,
     verbose: Verbose = 0,
 ) -> None:
-    """Run every scenario on one reused cluster; write HTML, Markdown, JUnit and JSON reports.
+    """Run every scenario (one reused cluster per cluster shape); write HTML, Markdown, JUnit, JSON reports.
 
     Exits non-zero when any scenario's verdict differs from its expectation.
     """

@@ -1,8 +1,11 @@
-"""`harness gate`: every scenario of a directory on one reused cluster, one release-gate report.
+"""`harness gate`: every scenario of a directory, one release-gate report.
 
-The cluster is created once with as many workers as the most demanding scenario asks for, and
-every scenario runs on it in name order. A scenario that cannot even start still gets a verdict
-(ERROR), so the report always accounts for every scenario it was given.
+Scenarios run in name order on one reused cluster per cluster shape: those that ask for no worker
+share a single-node cluster, and those that ask for workers (a node drain) share a cluster of that
+size. Each scenario thus runs on the topology it declares, and no single-node scenario pays for
+the multi-node network. A cluster the gate created is removed when its scenarios are done. A
+scenario that cannot even start still gets a verdict (ERROR), so the report always accounts for
+every scenario it was given.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cluster.kind import NODE_PORT, cluster_down, load_record
+from harness.cluster.lifecycle import up
 from harness.errors import HarnessError, ScenarioError
 from harness.evidence import TIMELINE_FILE, TimelineEvent, read_timeline
 from harness.log import get_logger
@@ -64,22 +69,35 @@ def run_gate(
 ) -> GateResult:
     from harness.report import gate_exit_code, write_gate_reports
 
-    workers = max(s.cluster.workers for s in scenarios)
     out.mkdir(parents=True, exist_ok=True)
-    verdicts: list[Verdict] = []
+    by_scenario: dict[str, Verdict] = {}
     timelines: dict[str, list[TimelineEvent]] = {}
-    for scenario in scenarios:
-        pinned = scenario.model_copy(update={
-            "cluster": scenario.cluster.model_copy(update={"name": cluster, "workers": workers}),
-        })
+    shapes = sorted({s.cluster.workers for s in scenarios}) if context is None else [None]
+    for workers in shapes:
+        group = [s for s in scenarios if workers is None or s.cluster.workers == workers]
+        name = cluster if not workers else f"{cluster}-{workers + 1}n"
+        created = context is None and load_record(name) is None
         try:
-            result = run_scenario(pinned, RunOptions(out_dir=out / "runs", context=context, kubeconfig=kubeconfig))
-            verdict = result.verdict
-            timelines[verdict.run_id] = read_timeline(result.run_dir / TIMELINE_FILE)
-        except HarnessError as exc:
-            verdict = error_verdict(scenario, f"{exc.problem}" + (f" (fix: {exc.fix})" if exc.fix else ""))
-        verdicts.append(verdict)
-        if on_verdict is not None:
-            on_verdict(scenario, verdict)
+            for scenario in group:
+                pinned = scenario.model_copy(update={
+                    "cluster": scenario.cluster.model_copy(update={"name": name}),
+                })
+                try:
+                    if created and load_record(name) is None:
+                        up(name=name, workers=workers or 0, k8s_version=scenario.cluster.k8s_version,
+                           node_image="auto", host_port=NODE_PORT if not workers else NODE_PORT + 100 + workers)
+                    result = run_scenario(pinned, RunOptions(out_dir=out / "runs", context=context,
+                                                             kubeconfig=kubeconfig, create_cluster=context is None))
+                    verdict = result.verdict
+                    timelines[verdict.run_id] = read_timeline(result.run_dir / TIMELINE_FILE)
+                except HarnessError as exc:
+                    verdict = error_verdict(scenario, f"{exc.problem}" + (f" (fix: {exc.fix})" if exc.fix else ""))
+                by_scenario[scenario.name] = verdict
+                if on_verdict is not None:
+                    on_verdict(scenario, verdict)
+        finally:
+            if created and load_record(name) is not None:
+                cluster_down(name)
+    verdicts = [by_scenario[s.name] for s in scenarios]
     reports = write_gate_reports(out, verdicts, timelines)
     return GateResult(verdicts=verdicts, reports=reports, exit_code=gate_exit_code(verdicts))
