@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from harness.errors import HarnessError
 from harness.log import console, setup_logging
+
+if TYPE_CHECKING:
+    from harness.run import RunResult
 
 __all__ = ["app", "main"]
 
@@ -31,6 +34,15 @@ app.add_typer(cluster_app, name="cluster")
 
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")]
 ClusterName = Annotated[str, typer.Option("--name", help="Cluster name.")]
+
+
+def _finish_run(result: RunResult) -> int:
+    """Show a run's verdict and where its evidence is; the exit code is 0 only on PASS."""
+    from harness.report.terminal import print_verdict
+
+    print_verdict(result.verdict)
+    console.print(f"run directory: {result.run_dir}")
+    return 0 if result.verdict.passed else 1
 
 
 def _guarded(fn: Callable[[], T], verbose: int) -> T:
@@ -171,7 +183,6 @@ def run(
     verbose: Verbose = 0,
 ) -> None:
     """Run a scenario: deploy, drive traffic, disrupt, record, judge. Exit 0 only on PASS."""
-    from harness.report.terminal import print_verdict
     from harness.run import RunOptions, run_scenario
     from harness.scenario import default_scenario_path, load_scenario
 
@@ -180,9 +191,7 @@ def run(
         loaded = load_scenario(path)
         result = run_scenario(loaded, RunOptions(out_dir=out, context=context, kubeconfig=kubeconfig,
                                                  keep_namespace=keep_namespace))
-        print_verdict(result.verdict)
-        console.print(f"run directory: {result.run_dir}")
-        return 0 if result.verdict.passed else 1
+        return _finish_run(result)
 
     raise typer.Exit(_guarded(go, verbose))
 
@@ -231,15 +240,12 @@ def replay(
 ) -> None:
     """Run a recorded scenario again the same way: same scenario, seed and target."""
     from harness.replay import replay_run
-    from harness.report.terminal import print_verdict
 
     def go() -> int:
         result, differences = replay_run(run_dir, out=out, context=context)
         for line in differences:
             console.print(f"[yellow]differs from the recorded run:[/] {line}")
-        print_verdict(result.verdict)
-        console.print(f"run directory: {result.run_dir}")
-        return 0 if result.verdict.passed else 1
+        return _finish_run(result)
 
     raise typer.Exit(_guarded(go, verbose))
 

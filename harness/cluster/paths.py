@@ -8,19 +8,19 @@ from pathlib import Path
 __all__ = ["cache_dir", "state_dir"]
 
 
-def cache_dir() -> Path:
-    """Build cache: Go outputs, logs. ``RH_CACHE_DIR`` overrides."""
-    base = os.environ.get("RH_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rollout-harness")
+def _dir(override: str, xdg: str, fallback: str) -> Path:
+    base = os.environ.get(override) or os.path.join(
+        os.environ.get(xdg) or os.path.expanduser(fallback), "rollout-harness")
     path = Path(base)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cache_dir() -> Path:
+    """Build cache: Go outputs, logs. ``RH_CACHE_DIR`` overrides."""
+    return _dir("RH_CACHE_DIR", "XDG_CACHE_HOME", "~/.cache")
 
 
 def state_dir() -> Path:
     """Cluster state: kubeconfigs, ownership records, saved host sysctls. ``RH_STATE_DIR`` overrides."""
-    base = os.environ.get("RH_STATE_DIR") or os.path.join(
-        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "rollout-harness")
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _dir("RH_STATE_DIR", "XDG_STATE_HOME", "~/.local/state")
