@@ -67,10 +67,15 @@ class ClusterSpec:
             # The harness's node image brings its own pod network agent (bridge + routes), so
             # it needs no kindnetd image; the stock image keeps kind's default CNI.
             "networking": {"disableDefaultCNI": self.own_network, "kubeProxyMode": "iptables"},
-            "kubeadmConfigPatches": [self._kubelet_patch()],
+            "kubeadmConfigPatches": [self._kubelet_patch(), self._kube_proxy_patch()],
             "nodes": nodes,
         }
         return yaml.safe_dump(config, sort_keys=False)
+
+    def _kube_proxy_patch(self) -> str:
+        # kube-proxy sets the CLOSE_WAIT conntrack timeout itself (1 h by default); see the node
+        # entrypoint for why closing states must expire in seconds here.
+        return "kind: KubeProxyConfiguration\nconntrack:\n  tcpCloseWaitTimeout: 5s\n"
 
     def _kubelet_patch(self) -> str:
         # cgroup v1 hosts: kubelet >= 1.35 refuses them unless told otherwise.
