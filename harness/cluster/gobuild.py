@@ -133,7 +133,8 @@ def build_component(comp: GoComponent, build_root: Path, logs: Path) -> Path:
     ):
         log.info("%s %s: cached", comp.name, comp.version)
         return out
-    log.info("%s %s: building (the first build of Kubernetes takes several minutes)", comp.name, comp.version)
+    hint = " (the first build takes several minutes)" if comp.name == "kubernetes" else ""
+    log.info("%s %s: building%s", comp.name, comp.version, hint)
     work.mkdir(parents=True, exist_ok=True)
     stamp_file.unlink(missing_ok=True)
     (work / "go.mod").write_text(comp.go_mod())
