@@ -26,7 +26,6 @@ REVISION = "deployment.kubernetes.io/revision"
 @dataclass
 class DisruptionOutcome:
     detail: str
-    waits_for_rollout: bool = True
     pods: list[str] = field(default_factory=list)
     cordoned: str | None = None  # a node left unschedulable, to uncordon when the run ends
 

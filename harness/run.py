@@ -20,7 +20,7 @@ from typing import Any
 from kubernetes import client
 
 from harness import __version__
-from harness.cluster.kind import DEFAULT_CLUSTER, ClusterRecord, ensure_kind, load_record
+from harness.cluster.kind import ClusterRecord, ensure_kind, load_record
 from harness.errors import ContextRefusedError, DisruptionError, HarnessError, TrafficError, WorkloadError
 from harness.evidence import REQUESTS_FILE, TIMELINE_FILE
 from harness.k8s import api_client
@@ -473,6 +473,3 @@ def _cleanup(api: client.ApiClient, observers: Observers | None, writer: Timelin
     if not options.keep_namespace:
         delete_namespace(api, namespace, service=deployed.service if deployed else None)
 
-
-def default_cluster_name() -> str:
-    return DEFAULT_CLUSTER
