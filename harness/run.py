@@ -229,8 +229,7 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
         with progress.show():
             for stale in stale_run_namespaces(api):
                 progress.set(f"removing the namespace of an earlier run: {stale}")
-                delete_namespace(api, stale, service=None)
-                _wait_service_gone(api, stale)
+                delete_namespace(api, stale)
             progress.set("building and loading the image")
             image, version = _image_for(scenario, scenario.target.version, target, loaded)
             versions["image"] = image
@@ -315,18 +314,18 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     except HarnessError as exc:
         harness_errors.append(f"{exc.problem}" + (f" (fix: {exc.fix})" if exc.fix else ""))
         if traffic_started_m is None:
-            _cleanup(api, observers, writer, namespace, deployed, options, cordoned)
+            _cleanup(api, observers, writer, namespace, options, cordoned)
             raise
     except BaseException:
         # Interrupted, or a defect: still leave no namespace, cordon or process behind.
-        _cleanup(api, observers, writer, namespace, deployed, options, cordoned)
+        _cleanup(api, observers, writer, namespace, options, cordoned)
         raise
     finally:
         if observers is not None:
             observers.stop()
             if observers.gaps:
                 harness_errors.append(f"{observers.gaps} observer gap(s): pod or endpoint changes may be missing")
-    _cleanup(api, None, writer, namespace, deployed, options, cordoned)
+    _cleanup(api, None, writer, namespace, options, cordoned)
 
     facts = facts.model_copy(update={
         "ended_at": time.time(), "traffic_started_m": traffic_started_m, "traffic_stopped_m": traffic_stopped_m,
@@ -449,20 +448,8 @@ def _settle(api: client.ApiClient, deployed: Deployed, traffic: TrafficProcess, 
     _sleep_checking(traffic, scenario.traffic.settle_s)
 
 
-def _wait_service_gone(api: client.ApiClient, namespace: str, timeout_s: float = 60) -> None:
-    core = client.CoreV1Api(api)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not core.list_namespaced_service(namespace).items:
-            return
-        for svc in core.list_namespaced_service(namespace).items:
-            with contextlib.suppress(client.exceptions.ApiException):
-                core.delete_namespaced_service(svc.metadata.name, namespace)
-        time.sleep(0.5)
-
-
 def _cleanup(api: client.ApiClient, observers: Observers | None, writer: TimelineWriter, namespace: str,
-             deployed: Deployed | None, options: RunOptions, cordoned: list[str]) -> None:
+             options: RunOptions, cordoned: list[str]) -> None:
     from harness.disrupt import uncordon
 
     if observers is not None:
@@ -471,5 +458,5 @@ def _cleanup(api: client.ApiClient, observers: Observers | None, writer: Timelin
     for node in cordoned:
         uncordon(api, node)
     if not options.keep_namespace:
-        delete_namespace(api, namespace, service=deployed.service if deployed else None)
+        delete_namespace(api, namespace)
 

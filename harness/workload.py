@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import urllib.error
@@ -71,21 +72,24 @@ def create_namespace(api: client.ApiClient, name: str, run_id: str) -> None:
                             "check the cluster (harness cluster status)") from exc
 
 
-def delete_namespace(api: client.ApiClient, name: str, service: str | None = None, wait_s: float = 60) -> None:
-    """Delete the run's namespace; the Service goes first so its fixed NodePort is free at once."""
+def delete_namespace(api: client.ApiClient, name: str, wait_s: float = 60) -> None:
+    """Delete a run's namespace. Its Services go first, and are waited for, so that the fixed
+    NodePort is free for the next run at once; the rest of the namespace goes in the background."""
     core = client.CoreV1Api(api)
+    deadline = time.monotonic() + wait_s
     try:
-        if service:
-            core.delete_namespaced_service(service, name)
+        for svc in core.list_namespaced_service(name).items:
+            with contextlib.suppress(ApiException):
+                core.delete_namespaced_service(svc.metadata.name, name)
         core.delete_namespace(name, propagation_policy="Background")
     except ApiException as exc:
-        if exc.status != 404:
-            log.warning("could not delete namespace %s: %s", name, exc.reason)
-        return
-    deadline = time.monotonic() + wait_s
-    while service and time.monotonic() < deadline:
+        if exc.status == 404:
+            return
+        log.warning("could not delete namespace %s: %s", name, exc.reason)
+    while time.monotonic() < deadline:
         try:
-            core.read_namespaced_service(service, name)
+            if not core.list_namespaced_service(name).items:
+                return
         except ApiException:
             return
         time.sleep(0.5)
@@ -160,10 +164,7 @@ def wait_rollout(api: client.ApiClient, deployed: Deployed, deadline_s: float,
 
 
 def terminating_pods(api: client.ApiClient, deployed: Deployed) -> list[str]:
-    core = client.CoreV1Api(api)
-    selector = ",".join(f"{k}={v}" for k, v in deployed.selector.items())
-    pods = core.list_namespaced_pod(deployed.namespace, label_selector=selector, _request_timeout=10).items
-    return [p.metadata.name for p in pods if p.metadata.deletion_timestamp is not None]
+    return [p.metadata.name for p in current_pods(api, deployed) if p.metadata.deletion_timestamp is not None]
 
 
 def current_pods(api: client.ApiClient, deployed: Deployed) -> list[Any]:

@@ -117,7 +117,7 @@ def test_three_nodes_route_pods_publish_nodeport_and_clean_up(tmp_path: Path) ->
         assert len(answered) >= 2, f"NodePort answers came from {answered}"
 
         # A node drain under traffic: eviction API, PodDisruptionBudget honoured, nothing lost.
-        delete_namespace(api, ns, service=deployed.service)
+        delete_namespace(api, ns)
         drain = load_scenario(ROOT / "scenarios" / "node-drain.yaml")
         drain = drain.model_copy(update={"cluster": drain.cluster.model_copy(update={"name": MULTI})})
         result = run_scenario(drain, RunOptions(out_dir=tmp_path, create_cluster=False))
