@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
+from rich.markup import escape
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.log import console, setup_logging
 
 if TYPE_CHECKING:
     from harness.run import RunResult
+    from harness.scenario import Scenario
+    from harness.validate import Problem
+    from harness.verdict import Verdict
 
 __all__ = ["app", "main"]
 
@@ -51,20 +55,65 @@ def _guarded(fn: Callable[[], T], verbose: int) -> T:
     try:
         return fn()
     except HarnessError as exc:
-        console.print(f"[bold red]error:[/] {exc.problem}", highlight=False, markup=True)
+        # Messages quote user input, which must never be read as console markup.
+        console.print(f"[bold red]error:[/] {escape(exc.problem)}", highlight=False, soft_wrap=True)
         if exc.fix:
-            console.print(f"[bold]fix:[/] {exc.fix}", highlight=False)
+            console.print(f"[bold]fix:[/] {escape(exc.fix)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         raise typer.Exit(130) from None
     except Exception as exc:
         # A defect of the harness itself: one clear line, the details only when asked for.
-        console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        text = escape(f"{type(exc).__name__}: {str(exc)[:300]}")
+        console.print(f"[bold red]internal error:[/] {text}", highlight=False, soft_wrap=True)
         console.print("this is a bug of rollout-harness; rerun with -v to see where it happened", highlight=False)
         if verbose:
             console.print_exception()
         raise typer.Exit(3) from None
+
+
+def _print_problems(problems: list[Problem], *, err: bool) -> None:
+    for problem in problems:
+        typer.echo(problem.format(), err=err)
+
+
+def _invalid(exc: ConfigError, path: Path) -> int:
+    """Show why a scenario cannot run, as `harness validate` shows it; the exit code of bad input."""
+    from harness.validate import Problem
+
+    _print_problems([Problem(path, exc.problem, exc.fix)], err=True)
+    return exc.exit_code
+
+
+def _default_scenarios_dir() -> Path:
+    checkout = Path(__file__).resolve().parents[1] / "scenarios"
+    return checkout if not Path("scenarios").is_dir() and checkout.is_dir() else Path("scenarios")
+
+
+@app.command("validate")
+def validate(
+    scenarios: Annotated[list[Path] | None, typer.Argument(
+        help="Scenario files or directories of *.yaml (default: scenarios/).")] = None,
+    context: Annotated[str | None, typer.Option(help="Check against this kube context, as `run --context`.")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig holding --context.")] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Check scenarios, their manifests and kubeconfig without any cluster. Exit 0 only when all are valid."""
+    from harness.validate import validate_each
+
+    def go() -> int:
+        results, missing = validate_each(scenarios or [_default_scenarios_dir()], context=context,
+                                         kubeconfig=kubeconfig)
+        for result in results:
+            if result.problem is None:
+                typer.echo(f"{result.path}: OK")
+            else:
+                _print_problems([result.problem], err=False)
+        _print_problems(missing, err=False)
+        return 2 if missing or any(r.problem is not None for r in results) else 0
+
+    raise typer.Exit(_guarded(go, verbose))
 
 
 @image_app.command("build")
@@ -183,12 +232,19 @@ def run(
     verbose: Verbose = 0,
 ) -> None:
     """Run a scenario: deploy, drive traffic, disrupt, record, judge. Exit 0 only on PASS."""
-    from harness.run import RunOptions, run_scenario
-    from harness.scenario import default_scenario_path, load_scenario
 
     def go() -> int:
+        from harness.scenario import default_scenario_path
+        from harness.validate import validate_scenario_file
+
         path = scenario or default_scenario_path()
-        loaded = load_scenario(path)
+        try:
+            loaded = validate_scenario_file(path, context=context, kubeconfig=kubeconfig)
+        except ConfigError as exc:
+            return _invalid(exc, path)
+        # The run's machinery is imported only for a scenario that can run.
+        from harness.run import RunOptions, run_scenario
+
         result = run_scenario(loaded, RunOptions(out_dir=out, context=context, kubeconfig=kubeconfig,
                                                  keep_namespace=keep_namespace))
         return _finish_run(result)
@@ -211,15 +267,22 @@ def gate(
 
     Exits non-zero when any scenario's verdict differs from its expectation.
     """
-    from harness.gate import load_scenarios, run_gate
-    from harness.scenario import Scenario
-    from harness.verdict import Verdict
 
     def announce(scenario: Scenario, verdict: Verdict) -> None:
         mark = "[green]as expected[/]" if verdict.matches_expectation else "[bold red]NOT as expected[/]"
         console.print(f"{scenario.name}: {verdict.outcome.value} (expected {scenario.expect}) {mark}")
 
     def go() -> int:
+        from harness.validate import validate_paths
+
+        # Every scenario, before the first cluster: a gate that fails on its tenth scenario's typo
+        # has already spent the time of the nine before it.
+        problems = validate_paths([source], context=context, kubeconfig=kubeconfig)
+        if problems:
+            _print_problems(problems, err=True)
+            return 2
+        from harness.gate import load_scenarios, run_gate
+
         scenarios = load_scenarios(source, only)
         console.print(f"gate: {len(scenarios)} scenario(s): {', '.join(s.name for s in scenarios)}")
         result = run_gate(scenarios, out, cluster=cluster, context=context, kubeconfig=kubeconfig,
@@ -239,9 +302,16 @@ def replay(
     verbose: Verbose = 0,
 ) -> None:
     """Run a recorded scenario again the same way: same scenario, seed and target."""
-    from harness.replay import replay_run
 
     def go() -> int:
+        from harness.validate import validate_replay
+
+        try:
+            validate_replay(run_dir, context=context)
+        except ConfigError as exc:
+            return _invalid(exc, run_dir)
+        from harness.replay import replay_run
+
         result, differences = replay_run(run_dir, out=out, context=context)
         for line in differences:
             console.print(f"[yellow]differs from the recorded run:[/] {line}")
@@ -257,12 +327,12 @@ def report(
 ) -> None:
     """Re-judge a saved run from its evidence (no cluster needed) and rewrite its reports."""
     from harness.report.terminal import print_verdict
-    from harness.run import write_reports
+    from harness.report.writers import write_run_reports
     from harness.verdict import judge_run_dir
 
     def go() -> int:
         verdict = judge_run_dir(run_dir)
-        files = write_reports(run_dir, verdict)
+        files = write_run_reports(run_dir, verdict)
         print_verdict(verdict)
         console.print("reports: " + ", ".join(str(p) for p in files.values()))
         return 0 if verdict.passed else 1

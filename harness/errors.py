@@ -7,6 +7,12 @@ The CLI prints ``problem`` and ``fix`` and exits non-zero, never a traceback.
 from __future__ import annotations
 
 __all__ = [
+    "ApiConflictError",
+    "ApiError",
+    "ApiNotFoundError",
+    "ApiRequestError",
+    "ApiTooManyRequestsError",
+    "ApiUnavailableError",
     "ClusterError",
     "ConfigError",
     "ContextRefusedError",
@@ -64,6 +70,34 @@ class NodeImageBuildError(ImageBuildError):
 
 class ClusterError(HarnessError):
     """The kind cluster could not be created, reached or removed."""
+
+
+class ApiError(ClusterError):
+    """A call to the Kubernetes API failed; ``status`` is the HTTP status when there was an answer."""
+
+    def __init__(self, problem: str, fix: str = "", *, status: int | None = None) -> None:
+        super().__init__(problem, fix)
+        self.status = status
+
+
+class ApiUnavailableError(ApiError):
+    """The API server did not answer within the retry budget."""
+
+
+class ApiNotFoundError(ApiError):
+    """The object does not exist (404)."""
+
+
+class ApiConflictError(ApiError):
+    """The object changed or already exists (409)."""
+
+
+class ApiTooManyRequestsError(ApiError):
+    """The API refused for now (429), e.g. an eviction a PodDisruptionBudget blocks."""
+
+
+class ApiRequestError(ApiError):
+    """The API answered with any other error status."""
 
 
 class ContextRefusedError(HarnessError):

@@ -4,28 +4,41 @@ event or harness action (``timeline.jsonl``).
 These types are the contract between the traffic process, the observers, the verdict and the
 reports. Request records are plain slotted dataclasses, not pydantic models, because a run can
 hold millions of them and the verdict reads them in one streaming pass.
+
+The traffic process also reports its own counts when it ends (``TrafficReport``): what it sent and
+the digest of what it wrote. Judging compares them with the records, so a PASS rests on records that
+are complete and unaltered.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "REQUESTS_FILE",
     "TIMELINE_FILE",
     "ConnectionMode",
     "ErrorKind",
+    "LinesDigest",
     "ReadStats",
     "RequestRecord",
     "TimelineEvent",
     "TimelineKind",
+    "TrafficReport",
+    "file_digest",
+    "is_ok_status",
     "read_requests",
     "read_timeline",
+    "request_seq",
 ]
 
 REQUESTS_FILE = "requests.jsonl"
@@ -47,9 +60,22 @@ class ErrorKind(StrEnum):
     OTHER = "other"
 
 
+def is_ok_status(status: object) -> bool:
+    """Only a 2xx or 3xx answer is a success; anything else, a non-integer included, is not."""
+    return type(status) is int and 200 <= status < 400
+
+
+def request_seq(request_id: str) -> int | None:
+    """The sequence number of an id ``<run>-<seq>`` (the traffic process numbers its requests 1, 2,
+    ...), or None when the id is not of that form."""
+    tail = request_id[request_id.rfind("-") + 1:]
+    return int(tail) if tail.isascii() and tail.isdigit() else None
+
+
 @dataclass(slots=True)
 class RequestRecord:
-    """One request. ``status`` is None exactly when ``error`` is set."""
+    """One request. ``status`` is None exactly when ``error`` is set, or when the recorded status was
+    not an integer: then ``status_text`` holds it as JSON text and the request failed (bad status)."""
 
     id: str
     user: str  # Locust user class name
@@ -67,10 +93,12 @@ class RequestRecord:
     # For keep-alive requests: the pod that answered the previous request on the same connection,
     # the best available guess of where a failed request was sent.
     conn_pod: str | None = None
+    # Never written by the traffic process: set by the reader for a status that is not an integer.
+    status_text: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.status is not None and self.status < 500
+        return self.error is None and self.m_end is not None and is_ok_status(self.status)
 
     def to_json(self) -> str:
         # Written once per request in the traffic process's hot path: plain attribute reads, no
@@ -81,20 +109,38 @@ class RequestRecord:
             value = getattr(self, key)
             if value is not None:
                 data[key] = value.value if isinstance(value, ErrorKind) else value
+        if self.status_text is not None:
+            data["status"] = json.loads(self.status_text)
         return _ENCODE(data)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RequestRecord:
+        """A record from one parsed line. Raises ValueError for a line that cannot be a request: a
+        time that is not a finite number, or an answer that ended before the request started."""
         error = data.get("error")
+        raw_status = data.get("status")
+        status = raw_status if raw_status is None or type(raw_status) is int else None
+        m_start, m_end = float(data["m_start"]), _opt_float(data.get("m_end"))
+        t_start, t_end = float(data["t_start"]), _opt_float(data.get("t_end"))
+        if not all(math.isfinite(v) for v in (m_start, t_start, *(v for v in (m_end, t_end) if v is not None))):
+            raise ValueError("a time is not a finite number")
+        if m_end is not None and m_end < m_start:
+            raise ValueError("the answer ended before the request started")
+        if not isinstance(data["id"], str):
+            raise TypeError("id is not a string")
+        for key in ("pod", "version", "conn_pod", "detail"):
+            if not isinstance(data.get(key), str | None):
+                raise TypeError(f"{key} is not a string")
         return cls(
-            id=str(data["id"]),
+            id=data["id"],
             user=str(data.get("user", "")),
             conn=ConnectionMode(data.get("conn", ConnectionMode.KEEP_ALIVE)),
-            t_start=float(data["t_start"]),
-            m_start=float(data["m_start"]),
-            t_end=_opt_float(data.get("t_end")),
-            m_end=_opt_float(data.get("m_end")),
-            status=None if data.get("status") is None else int(data["status"]),
+            t_start=t_start,
+            m_start=m_start,
+            t_end=t_end,
+            m_end=m_end,
+            status=status,
+            status_text=None if raw_status is None or status is not None else json.dumps(raw_status),
             error=None if error is None else ErrorKind(error),
             detail=data.get("detail"),
             bytes=int(data.get("bytes", 0)),
@@ -105,7 +151,84 @@ class RequestRecord:
 
 
 _OPTIONAL_FIELDS = ("t_end", "m_end", "status", "error", "detail", "bytes", "pod", "version", "conn_pod")
+# Only ASCII goes into a line (the encoder escapes the rest), so a line's text and bytes agree.
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class TrafficReport(BaseModel):
+    """The traffic process's own account of what it did, from its final message. Judging checks the
+    records against it: the same number of requests per user class and connection mode, ids
+    ``<run>-<seq>`` with seq 1..max_seq each exactly once, and the same digest of the lines."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    sent: int = Field(ge=0)
+    ok: int = Field(ge=0)  # answered 2xx or 3xx
+    failed: int = Field(ge=0)
+    by_user: dict[str, int] = Field(default_factory=dict)  # requests sent per Locust user class
+    by_conn: dict[str, int] = Field(default_factory=dict)  # requests sent per connection mode
+    lines: int = Field(ge=0)  # request lines written
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")  # see LinesDigest
+    max_seq: int = Field(ge=0)  # the last sequence number given to a request
+    ended: Literal["stopped", "max_duration"]  # told to stop, or its own deadline ended it
+
+
+class LinesDigest:
+    """sha256 over request lines, each normalised: its content without the trailing "\n" or
+    "\r\n", then "\n"; empty lines are left out. A CRLF conversion or a trailing blank line is then
+    harmless, and any other change to what the traffic process wrote is not.
+
+    Fed with bytes in any pieces; a block free of "\r" and empty lines, the usual case, is hashed
+    as it is."""
+
+    __slots__ = ("_carry", "_sha", "lines")
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._carry = b""
+        self.lines = 0
+
+    def update(self, data: bytes) -> None:
+        if self._carry:
+            data = self._carry + data
+        cut = data.rfind(b"\n") + 1
+        self._carry = data[cut:]
+        if cut:
+            self._complete(data if cut == len(data) else data[:cut])
+
+    def _complete(self, block: bytes) -> None:
+        """Hash whole lines: ``block`` ends in "\n"."""
+        if b"\r" not in block and b"\n\n" not in block and block[:1] != b"\n":
+            self._sha.update(block)
+            self.lines += block.count(b"\n")
+            return
+        for raw in block.split(b"\n")[:-1]:
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            if line:
+                self._sha.update(line + b"\n")
+                self.lines += 1
+
+    def hexdigest(self) -> str:
+        """``sha256:<hex>`` of everything fed so far; an unterminated last line counts as a line."""
+        sha = self._sha.copy()
+        tail = self._carry[:-1] if self._carry.endswith(b"\r") else self._carry
+        if tail:
+            sha.update(tail + b"\n")
+        return "sha256:" + sha.hexdigest()
+
+    @property
+    def total_lines(self) -> int:
+        tail = self._carry[:-1] if self._carry.endswith(b"\r") else self._carry
+        return self.lines + (1 if tail else 0)
+
+
+def file_digest(path: Path, block_size: int = 1 << 20) -> tuple[str, int]:
+    """The LinesDigest of a file and its number of (non-empty) lines, in one sequential read."""
+    digest = LinesDigest()
+    with path.open("rb") as fh:
+        while block := fh.read(block_size):
+            digest.update(block)
+    return digest.hexdigest(), digest.total_lines
 
 
 class TimelineKind(StrEnum):
@@ -121,12 +244,23 @@ class TimelineEvent:
     """One line of ``timeline.jsonl``.
 
     ``data`` by kind:
-      pod:       name, phase, ready (bool), terminating (bool: deletionTimestamp set), node, ip,
-                 version (label ``app.kubernetes.io/version``), revision (pod-template-hash)
-      endpoints: name, service, endpoints: [{pod, ip, ready, serving, terminating}]
-      event:     reason, message, object ("Kind/name"), type
+      pod:       name, uid, phase, ready (bool), ready_since (the Ready condition's lastTransitionTime),
+                 terminating (bool: deletionTimestamp set), deletion_timestamp, deletion_grace_period_s,
+                 grace_period_s (spec.terminationGracePeriodSeconds), node, ip,
+                 version (label ``app.kubernetes.io/version``), revision (pod-template-hash),
+                 restarts, containers: [{name, ready, restart_count,
+                 state ("waiting" | "running" | "terminated"), started_at, finished_at, exit_code, signal,
+                 reason, last_state: {exit_code, signal, reason, finished_at} (when it ran before)}]
+      endpoints: name, service, endpoints: [{pod, ip, node, ready, serving, terminating}]
+      event:     reason, message, object ("Kind/name"), type, count, first_timestamp, last_timestamp,
+                 event_time, source (the reporting component)
       action:    step, phase ("start" | "end" | "error"), detail
-      observer:  resource, what ("synced" | "expired" | "relisted" | "gap" | "stopped"), detail
+      observer:  resource, what, detail, and by what:
+                 "synced" (failures), "error" (failures since the last note, status, current_until_m),
+                 "resumed" (failures, outage_s, resource_version), "expired" (current_until_m),
+                 "relisted" (uncovered_from_m: from then on changes may be missing, failures),
+                 "gap" (object), "stopped" (healthy: the watch was current at the end; failures,
+                 resumes, relists, gaps). Times ending in ``_m`` are time.monotonic().
     ``type`` is the watch event type (ADDED, MODIFIED, DELETED), LIST for re-listed state, or a
     free word for actions and observer notes.
     """

@@ -1,23 +1,108 @@
-"""The boundary to the Kubernetes API: clients from a given kubeconfig, readiness waits, and
-translation of client exceptions into the harness's own errors."""
+"""The boundary to the Kubernetes API: clients from a given kubeconfig, every call with bounded
+retries, polling waits, and translation of client exceptions into the harness's own errors.
+
+No other module catches the client's exceptions: they call through ``call`` and get an ``ApiError``
+leaf. The API server may be restarting mid-run (the data plane keeps serving meanwhile), so
+connection failures and 5xx answers are retried with backoff for a bounded time before a call gives up.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential,
+    wait_fixed,
+)
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from harness.errors import ClusterError
+from harness.errors import (
+    ApiConflictError,
+    ApiError,
+    ApiNotFoundError,
+    ApiRequestError,
+    ApiTooManyRequestsError,
+    ApiUnavailableError,
+    ClusterError,
+)
 from harness.log import get_logger
 
-__all__ = ["api_client", "cluster_health", "wait_cluster_ready"]
+__all__ = ["API_RETRY_S", "api_client", "call", "cluster_health", "is_transient", "wait_cluster_ready", "wait_until"]
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
+
+# Long enough for a control-plane restart (static pod recreated, etcd caught up), short enough that a
+# cluster that is really gone ends the run with a verdict while its evidence is still fresh.
+API_RETRY_S = 120.0
+_TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that a later attempt may not meet: no connection, or the server not ready to answer."""
+    if isinstance(exc, ApiException):
+        return exc.status in _TRANSIENT_STATUS or not exc.status
+    return isinstance(exc, Urllib3Error | ConnectionError | TimeoutError)
+
+
+def _translate(exc: BaseException, what: str) -> ApiError:
+    if not isinstance(exc, ApiException):
+        return ApiUnavailableError(f"{what}: the API server did not answer: {_short(exc)}",
+                                   "check that the cluster runs (harness cluster status)")
+    status = int(exc.status or 0) or None
+    reason = f"{exc.status} {exc.reason}".strip()
+    leaf: type[ApiError] = {404: ApiNotFoundError, 409: ApiConflictError,
+                            429: ApiTooManyRequestsError}.get(status or 0, ApiRequestError)
+    if status in _TRANSIENT_STATUS:
+        leaf = ApiUnavailableError
+    return leaf(f"{what}: the API answered {reason}", "check the object and the cluster (harness cluster status)",
+                status=status)
+
+
+def call(fn: Callable[..., T], *args: Any, what: str, retry_s: float = API_RETRY_S, **kwargs: Any) -> T:
+    """Call one client method; transient failures are retried for up to ``retry_s`` seconds."""
+    retrying = Retrying(retry=retry_if_exception(is_transient), stop=stop_after_delay(retry_s),
+                        wait=wait_exponential(multiplier=0.25, max=5), reraise=True)
+    try:
+        for attempt in retrying:
+            with attempt:
+                return fn(*args, **kwargs)
+    except (ApiException, Urllib3Error, ConnectionError, TimeoutError) as exc:
+        raise _translate(exc, what) from exc
+    raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
+
+
+def wait_until(check: Callable[[], T | None], *, timeout_s: float, interval_s: float = 0.5, what: str,
+               on_poll: Callable[[], None] | None = None) -> T | None:
+    """Poll ``check`` until it returns something other than None; None when ``timeout_s`` passes.
+
+    ``what`` names the wait in debug logs. ``on_poll`` runs before every check and may raise to end
+    the wait early (a traffic process that died, say).
+    """
+
+    def attempt() -> T | None:
+        if on_poll is not None:
+            on_poll()
+        return check()
+
+    retrying = Retrying(retry=retry_if_result(lambda value: value is None), stop=stop_after_delay(timeout_s),
+                        wait=wait_fixed(interval_s), reraise=True)
+    try:
+        return retrying(attempt)
+    except RetryError:
+        log.debug("wait for %s: gave up after %.0f s", what, timeout_s)
+        return None
 
 
 def api_client(kubeconfig: Path | None, context: str | None) -> client.ApiClient:

@@ -1,18 +1,19 @@
 """One run of one scenario. The only module that knows the order of things:
 
 cluster ready -> workload deployed -> observers on -> traffic on -> steady check -> disruptions
--> settle (rollout done, nothing Terminating) -> traffic drained and off -> evidence -> verdict.
+-> settle (rollout done, nothing terminating, every disrupted pod's containers gone) -> traffic
+drained and off -> cleanup -> evidence -> verdict.
+
+Once traffic has started there is evidence, and the run always ends with a verdict and its reports:
+a failure after that point becomes a harness error (ERROR), never a lost run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import platform
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,17 +21,30 @@ from typing import Any
 from kubernetes import client
 
 from harness import __version__
-from harness.cluster.kind import ClusterRecord, ensure_kind, load_record
-from harness.errors import ContextRefusedError, DisruptionError, HarnessError, TrafficError, WorkloadError
-from harness.evidence import REQUESTS_FILE, TIMELINE_FILE
-from harness.k8s import api_client
-from harness.log import console, get_logger
+from harness.cluster.kind import ensure_kind
+from harness.containers import ContainerWatch
+from harness.disruptions import CleanupAction, StepContext, gate_defaults, run_step, wait_for_start
+from harness.errors import HarnessError, TrafficError, WorkloadError
+from harness.evidence import REQUESTS_FILE, TIMELINE_FILE, TrafficReport
+from harness.k8s import api_client, call, wait_until
+from harness.log import get_logger
 from harness.manifests import Overrides, load_manifests, render
 from harness.observe import Observers, TimelineWriter
-from harness.scenario import Scenario, Step
+from harness.progress import Progress
+from harness.report.writers import write_run_reports
+from harness.scenario import Scenario
+from harness.target import RunOptions, Target, resolve_target
 from harness.traffic.config import TrafficConfig
 from harness.traffic.runner import TrafficProcess
-from harness.verdict import GateConfig, RolloutFacts, RunFacts, RunRecord, Verdict, judge_run_dir, write_run_record
+from harness.verdict import (
+    DisruptedPod,
+    RolloutFacts,
+    RunFacts,
+    RunRecord,
+    Verdict,
+    judge_run_dir,
+    write_run_record,
+)
 from harness.workload import (
     Deployed,
     apply_objects,
@@ -44,32 +58,11 @@ from harness.workload import (
     wait_rollout,
 )
 
-__all__ = ["RunOptions", "RunResult", "Target", "resolve_target", "run_scenario", "write_reports"]
+__all__ = ["RunOptions", "RunResult", "run_scenario"]
 
 log = get_logger(__name__)
 
-ROLLOUT_ACTIONS = frozenset({"rollout-restart", "set-image", "set-env", "rollback"})
-POD_ACTIONS = frozenset({"delete-pod", "kill-pod", "drain"})
-
-
-@dataclass(frozen=True)
-class Target:
-    """The cluster a run may disrupt, and why it may."""
-
-    kubeconfig: Path | None
-    context: str
-    kind_cluster: str | None  # set when images can be loaded with `kind load`
-    host_port: int
-    owned: bool  # created by the harness; otherwise named explicitly by the user
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    out_dir: Path | None = None
-    context: str | None = None  # an existing context, named explicitly
-    kubeconfig: Path | None = None
-    keep_namespace: bool = False
-    create_cluster: bool = True
+SETTLE_LIMIT_S = 180.0
 
 
 @dataclass
@@ -77,80 +70,6 @@ class RunResult:
     run_dir: Path
     verdict: Verdict
     files: dict[str, Path] = field(default_factory=dict)
-
-
-def resolve_target(scenario: Scenario, options: RunOptions) -> Target:
-    """Pick the cluster to disrupt. Only a harness-created cluster or an explicitly named context."""
-    context = options.context or scenario.cluster.context
-    kubeconfig = options.kubeconfig or (Path(scenario.cluster.kubeconfig) if scenario.cluster.kubeconfig else None)
-    if context:
-        kind_name = context.removeprefix("kind-") if context.startswith("kind-") else None
-        record = load_record(kind_name) if kind_name else None
-        if record is not None and kubeconfig is None:
-            kubeconfig = Path(record.kubeconfig)
-        return Target(kubeconfig=kubeconfig, context=context, kind_cluster=kind_name,
-                      host_port=record.host_port if record else 30080, owned=record is not None)
-    name = scenario.cluster.name
-    record = load_record(name)
-    if not options.create_cluster:
-        if record is None:
-            raise ContextRefusedError(
-                f"no cluster {name!r} created by the harness, and no context was named",
-                "run `harness cluster up`, or name an existing context explicitly with --context",
-            )
-        return _owned_target(record)
-    from harness.cluster.lifecycle import up
-
-    record = up(name=name, workers=scenario.cluster.workers, k8s_version=scenario.cluster.k8s_version,
-                node_image="auto", host_port=record.host_port if record else 30080)
-    return _owned_target(record)
-
-
-def _owned_target(record: ClusterRecord) -> Target:
-    return Target(kubeconfig=Path(record.kubeconfig), context=record.context, kind_cluster=record.name,
-                  host_port=record.host_port, owned=True)
-
-
-class _Progress:
-    """One status line on the terminal while the run goes on."""
-
-    def __init__(self) -> None:
-        self.phase = "starting"
-        self.traffic: TrafficProcess | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _text(self) -> str:
-        text = f"[bold]{self.phase}[/]"
-        if self.traffic is not None and self.traffic.status:
-            s = self.traffic.status
-            text += (f"  sent {s.get('sent', 0)}  ok {s.get('ok', 0)}  failed "
-                     f"{'[red]' if s.get('failed') else ''}{s.get('failed', 0)}{'[/]' if s.get('failed') else ''}"
-                     f"  in flight {s.get('inflight', 0)}  {s.get('rps', 0)} req/s")
-        return text
-
-    @contextlib.contextmanager
-    def show(self) -> Iterator[_Progress]:
-        if not console.is_terminal:
-            yield self
-            return
-        with console.status(self._text()) as status:
-
-            def refresh() -> None:
-                while not self._stop.wait(0.5):
-                    status.update(self._text())
-
-            self._thread = threading.Thread(target=refresh, daemon=True)
-            self._thread.start()
-            try:
-                yield self
-            finally:
-                self._stop.set()
-
-    def set(self, phase: str) -> None:
-        self.phase = phase
-        if not console.is_terminal:
-            log.info("%s", phase)
 
 
 def _run_id(scenario: Scenario) -> str:
@@ -182,174 +101,241 @@ def _image_id(ref: str) -> str | None:
     return str(data["Id"]) if data else None
 
 
-def _gate_config(scenario: Scenario) -> GateConfig:
-    gates = scenario.gates
-    if "disruption_replaces" in gates.model_fields_set:
-        return gates
-    actions = {s.action for s in scenario.steps}
-    if actions & ROLLOUT_ACTIONS:
-        replaces, new_ready = "all", True
-    elif actions & POD_ACTIONS:
-        replaces, new_ready = "any", True
-    else:
-        replaces, new_ready = "none", "scale" in actions
-    return gates.model_copy(update={"disruption_replaces": replaces, "disruption_new_ready": new_ready})
+class _Run:
+    """The state of one run while it goes; ``execute`` is the order of a run."""
+
+    def __init__(self, scenario: Scenario, options: RunOptions, target: Target, api: client.ApiClient) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.target = target
+        self.api = api
+        self.run_id = _run_id(scenario)
+        self.run_dir = (options.out_dir or Path("runs")) / self.run_id
+        self.namespace = f"rh-{uuid.uuid4().hex[:8]}"
+        self.progress = Progress()
+        self.harness_errors: list[str] = []
+        self.loaded: set[str] = set()
+        self.writer = TimelineWriter(self.run_dir / TIMELINE_FILE)
+        self.observers: Observers | None = None
+        self.containers: ContainerWatch | None = None
+        self.windows: list[tuple[float, float]] = []
+        self.rollout: RolloutFacts | None = None
+        self.traffic_started_m: float | None = None
+        self.traffic_stopped_m: float | None = None
+        self.traffic_report: TrafficReport | None = None
+        self.old_pods: list[str] = []
+        self.cleanup: list[CleanupAction] = []  # what steps left changed, undone at the end
+        self.deployed: Deployed | None = None
+        self.versions: dict[str, Any] = {}
+        self.url = ""
+        self.traffic_cfg: TrafficConfig | None = None
+
+    def execute(self) -> RunResult:
+        scenario = self.scenario
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "scenario.json").write_text(scenario.model_dump_json(indent=2))
+        started_at = time.time()
+        target = self.target
+        self.versions = {"harness": __version__, "python": platform.python_version(),
+                         "context": target.context, "kubeconfig": str(target.kubeconfig or ""),
+                         "owned_cluster": target.owned, "seed": scenario.seed}
+        self.writer.start()
+        try:
+            with self.progress.show():
+                self._deploy()
+                self._observe()
+                self._drive()
+        except HarnessError as exc:
+            self.harness_errors.append(f"{exc.problem}" + (f" (fix: {exc.fix})" if exc.fix else ""))
+            if self.traffic_started_m is None:
+                self._cleanup()
+                raise
+        except BaseException:
+            # Interrupted, or a defect: still leave no namespace, cordon or process behind.
+            self._cleanup()
+            raise
+        self._cleanup()
+        return self._judge(started_at)
+
+    def _deploy(self) -> None:
+        scenario, api, target = self.scenario, self.api, self.target
+        for stale in stale_run_namespaces(api):
+            self.progress.set(f"removing the namespace of an earlier run: {stale}")
+            delete_namespace(api, stale)
+        self.progress.set("building and loading the image")
+        image, version = _image_for(scenario, scenario.target.version, target, self.loaded)
+        self.versions["image"] = image
+        self.versions["image_id"] = _image_id(image)
+        self.versions["kubernetes"] = call(client.VersionApi(api).get_code, what="read the server version").git_version
+        self.progress.set(f"deploying into namespace {self.namespace}")
+        objects = load_manifests(scenario.resolve(scenario.target.manifests))
+        t = scenario.target
+        overrides = Overrides(
+            image=image, env=t.env, replicas=t.replicas, max_surge=t.max_surge,
+            max_unavailable=t.max_unavailable,
+            termination_grace_period_seconds=t.termination_grace_period_seconds,
+            pre_stop_seconds=t.pre_stop_seconds, version_label=version,
+        )
+        create_namespace(api, self.namespace, self.run_id)
+        deployed = self.deployed = apply_objects(api, self.namespace, render(objects, overrides))
+        _, state = wait_rollout(api, deployed, 180)
+        if not state.done:
+            raise WorkloadError(f"the workload did not become ready: {state.message}",
+                                f"kubectl -n {self.namespace} describe pods (kubeconfig {target.kubeconfig})")
+        self.url = t.url or f"http://127.0.0.1:{target.host_port}"
+
+        def workload_pods() -> set[str]:
+            return {p.metadata.name for p in current_pods(api, deployed)}
+
+        wait_http(self.url + t.paths[0], 60 + 3 * scenario.traffic.timeout_s,
+                  request_timeout_s=scenario.traffic.timeout_s, expected_pods=workload_pods)
+
+    def _observe(self) -> None:
+        assert self.deployed is not None
+        self.progress.set("observers syncing")
+        self.observers = Observers(self.api, self.namespace, self.deployed.service, self.writer)
+        self.observers.start()
+        self.containers = ContainerWatch(self.run_dir / TIMELINE_FILE, self.namespace,
+                                         kind_nodes=self.target.kind_cluster is not None)
+        self.containers.start()
+
+    def traffic_config(self) -> TrafficConfig:
+        scenario = self.scenario
+        return TrafficConfig(
+            url=self.url, out=str(self.run_dir / REQUESTS_FILE), run_id=self.run_id.rsplit("-", 1)[-1],
+            rate=scenario.traffic.rate, users=scenario.traffic.users,
+            keepalive_share=scenario.traffic.keepalive_share, paths=scenario.target.paths,
+            timeout_s=scenario.traffic.timeout_s, max_duration_s=scenario.traffic.max_duration_s,
+        )
+
+    def _drive(self) -> None:
+        """Traffic on, steady state, every step, settle, traffic off: the traffic is stopped and its
+        own counts kept whatever happens in between."""
+        cfg = self.traffic_config()
+        self.traffic_cfg = cfg
+        with TrafficProcess(cfg, self.run_dir) as traffic:
+            self.progress.traffic = traffic
+            try:
+                traffic.wait_first_answers(5, 30)
+                self.traffic_started_m = self.writer.action(
+                    "traffic", "start", f"{cfg.rate:g} req/s to {self.url}", disruption=False).m
+                self._steps(traffic)
+            finally:
+                self._stop_traffic(traffic)
+
+    def _steps(self, traffic: TrafficProcess) -> None:
+        scenario, api, deployed = self.scenario, self.api, self.deployed
+        assert deployed is not None and self.traffic_started_m is not None
+        self.progress.set("steady state")
+        _sleep_checking(traffic, scenario.traffic.warmup_s)
+        if traffic.status.failed:
+            self.harness_errors.append(
+                f"steady state not reached: {traffic.status.failed} requests failed before any "
+                "disruption, so the service was unhealthy to begin with")
+        self.old_pods = sorted(p.metadata.name for p in current_pods(api, deployed)
+                               if p.metadata.deletion_timestamp is None)
+        steps = StepContext(api=api, deployed=deployed, scenario=scenario, writer=self.writer, traffic=traffic,
+                            resolve_image=lambda version: _image_for(scenario, version, self.target, self.loaded),
+                            cleanup=self.cleanup)
+        previous_end = time.monotonic()
+        for index, step in enumerate(scenario.steps):
+            if step.at_s is not None:
+                _sleep_checking(traffic, self.traffic_started_m + step.at_s - time.monotonic())
+            else:
+                _sleep_checking(traffic, previous_end + step.after_s - time.monotonic())
+            if step.when is not None:
+                self.progress.set(f"step {index + 1}/{len(scenario.steps)}: waiting for its condition")
+                wait_for_start(step, steps)
+            self.progress.set(f"step {index + 1}/{len(scenario.steps)}: {step.label}")
+            start_m = time.monotonic()
+            result = run_step(step, steps)
+            if result is not None:
+                self.rollout = result if self.rollout is None else _merge_rollout(self.rollout, result)
+            previous_end = time.monotonic()
+            self.windows.append((start_m, previous_end))
+        self._settle(traffic)
+        remaining = scenario.traffic.min_duration_s - (time.monotonic() - self.traffic_started_m)
+        _sleep_checking(traffic, remaining)
+
+    def _settle(self, traffic: TrafficProcess) -> None:
+        """Until no pod of the workload is terminating and every disrupted pod's containers are gone."""
+        assert self.deployed is not None and self.containers is not None
+        api, deployed, containers = self.api, self.deployed, self.containers
+        self.progress.set("settling: waiting until no pod is terminating and disrupted containers are gone")
+
+        def settled() -> bool | None:
+            return True if not terminating_pods(api, deployed) and containers.all_gone() else None
+
+        if wait_until(settled, timeout_s=SETTLE_LIMIT_S, what="settle", on_poll=traffic.check_alive) is None:
+            left = sorted(set(terminating_pods(api, deployed)) | set(containers.pending()))
+            self.harness_errors.append(
+                f"the workload did not settle within {SETTLE_LIMIT_S:.0f} s: {', '.join(left)} still terminating "
+                "or with running containers, so traffic did not cover the whole disruption")
+        _sleep_checking(traffic, self.scenario.traffic.settle_s)
+
+    def _stop_traffic(self, traffic: TrafficProcess) -> None:
+        self.progress.set("stopping traffic (in-flight requests finish)")
+        self.writer.action("traffic", "stop", "stop sending; drain in-flight requests", disruption=False)
+        try:
+            self.traffic_report = traffic.stop()
+        except TrafficError as exc:
+            self.harness_errors.append(str(exc.problem))
+        self.traffic_stopped_m = time.monotonic()
+
+    def _cleanup(self) -> None:
+        """Remove what the run made; whatever cannot be removed is named with the command that does."""
+        if self.containers is not None:
+            self.containers.stop()
+        if self.observers is not None:
+            self.observers.stop()
+        self.writer.close()
+        api = self.api
+        kubectl = f"kubectl --kubeconfig {self.target.kubeconfig or '~/.kube/config'} --context {self.target.context}"
+        left: list[str] = []
+        for undo in reversed(self.cleanup):
+            try:
+                undo.run()
+            except HarnessError as exc:
+                left.append(f"{undo.left} ({exc.problem}); run: {kubectl} {undo.kubectl}")
+        if not self.options.keep_namespace:
+            try:
+                delete_namespace(api, self.namespace)
+            except HarnessError as exc:
+                left.append(f"namespace {self.namespace} could not be deleted ({exc.problem}); run: "
+                            f"{kubectl} delete namespace {self.namespace}")
+        for line in left:
+            log.warning("left behind: %s", line)
+        self.harness_errors.extend(f"cleanup: {line}" for line in left)
+
+    def _judge(self, started_at: float) -> RunResult:
+        scenario = self.scenario
+        gone = self.containers.facts() if self.containers is not None else {}
+        cfg = self.traffic_cfg
+        facts = RunFacts(
+            scenario=scenario.name, run_id=self.run_id, started_at=started_at, expect=scenario.expect,
+            service=self.deployed.service if self.deployed is not None else None,
+            ended_at=time.time(), traffic_started_m=self.traffic_started_m, traffic_stopped_m=self.traffic_stopped_m,
+            rollout=self.rollout, harness_errors=self.harness_errors, old_pods=self.old_pods,
+            disruption_windows=self.windows or None, traffic=self.traffic_report,
+            connection_modes=list(cfg.users_by_mode) if cfg is not None else [],
+            rate_rps=cfg.rate if cfg is not None else None,
+            mode_rates=cfg.mode_rates if cfg is not None else {},
+            disrupted_pods={name: DisruptedPod(deleted_m=fact.deleted_m, containers_gone_m=fact.containers_gone_m,
+                                               how=fact.how)
+                            for name, fact in gone.items()},
+        )
+        write_run_record(self.run_dir, RunRecord(facts=facts, gates=gate_defaults(scenario)))
+        (self.run_dir / "versions.json").write_text(json.dumps(self.versions, indent=2))
+        verdict = judge_run_dir(self.run_dir)
+        files = write_run_reports(self.run_dir, verdict)
+        return RunResult(run_dir=self.run_dir, verdict=verdict, files=files)
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     """Run one scenario end to end and judge it. Raises HarnessError only before evidence exists."""
-    run_id = _run_id(scenario)
-    run_dir = (options.out_dir or Path("runs")) / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "scenario.json").write_text(scenario.model_dump_json(indent=2))
-    started_at = time.time()
-    progress = _Progress()
-    progress.set("cluster")
+    Progress().set("cluster")
     target = resolve_target(scenario, options)
-    api = api_client(target.kubeconfig, target.context)
-    gates = _gate_config(scenario)
-    facts = RunFacts(scenario=scenario.name, run_id=run_id, started_at=started_at, expect=scenario.expect)
-    harness_errors: list[str] = []
-    loaded: set[str] = set()
-    namespace = f"rh-{uuid.uuid4().hex[:8]}"
-    deployed: Deployed | None = None
-    writer = TimelineWriter(run_dir / TIMELINE_FILE)
-    observers: Observers | None = None
-    versions: dict[str, Any] = {"harness": __version__, "python": platform.python_version(),
-                                "context": target.context, "kubeconfig": str(target.kubeconfig or ""),
-                                "owned_cluster": target.owned, "seed": scenario.seed}
-    windows: list[tuple[float, float]] = []
-    rollout = RolloutFacts(completed=True, deadline_s=0.0, duration_s=0.0)
-    traffic_started_m: float | None = None
-    traffic_stopped_m: float | None = None
-    old_pods: list[str] = []
-    cordoned: list[str] = []
-    writer.start()
-    try:
-        with progress.show():
-            for stale in stale_run_namespaces(api):
-                progress.set(f"removing the namespace of an earlier run: {stale}")
-                delete_namespace(api, stale)
-            progress.set("building and loading the image")
-            image, version = _image_for(scenario, scenario.target.version, target, loaded)
-            versions["image"] = image
-            versions["image_id"] = _image_id(image)
-            versions["kubernetes"] = client.VersionApi(api).get_code().git_version
-            progress.set(f"deploying into namespace {namespace}")
-            objects = load_manifests(scenario.resolve(scenario.target.manifests))
-            t = scenario.target
-            overrides = Overrides(
-                image=image, env=t.env, replicas=t.replicas, max_surge=t.max_surge,
-                max_unavailable=t.max_unavailable,
-                termination_grace_period_seconds=t.termination_grace_period_seconds,
-                pre_stop_seconds=t.pre_stop_seconds, version_label=version,
-            )
-            create_namespace(api, namespace, run_id)
-            deployed = apply_objects(api, namespace, render(objects, overrides))
-            facts = facts.model_copy(update={"service": deployed.service})
-            _, state = wait_rollout(api, deployed, 180)
-            if not state.done:
-                raise WorkloadError(f"the workload did not become ready: {state.message}",
-                                    f"kubectl -n {namespace} describe pods (kubeconfig {target.kubeconfig})")
-            url = t.url or f"http://127.0.0.1:{target.host_port}"
-            ready_deployment = deployed
-
-            def workload_pods() -> set[str]:
-                return {p.metadata.name for p in current_pods(api, ready_deployment)}
-
-            wait_http(url + t.paths[0], 60 + 3 * scenario.traffic.timeout_s,
-                      request_timeout_s=scenario.traffic.timeout_s, expected_pods=workload_pods)
-
-            progress.set("observers syncing")
-            observers = Observers(api, namespace, deployed.service, writer)
-            observers.start()
-
-            traffic_cfg = TrafficConfig(
-                url=url, out=str(run_dir / REQUESTS_FILE), run_id=run_id.rsplit("-", 1)[-1],
-                rate=scenario.traffic.rate, users=scenario.traffic.users,
-                keepalive_share=scenario.traffic.keepalive_share, paths=t.paths,
-                timeout_s=scenario.traffic.timeout_s, max_duration_s=scenario.traffic.max_duration_s,
-            )
-            with TrafficProcess(traffic_cfg, run_dir) as traffic:
-                progress.traffic = traffic
-                traffic.wait_first_answers(5, 30)
-                traffic_started_m = writer.action("traffic", "start", f"{traffic_cfg.rate:g} req/s to {url}",
-                                                  disruption=False).m
-                progress.set("steady state")
-                _sleep_checking(traffic, scenario.traffic.warmup_s)
-                if traffic.status.get("failed", 0):
-                    harness_errors.append(
-                        f"steady state not reached: {traffic.status['failed']} requests failed before any "
-                        "disruption, so the service was unhealthy to begin with")
-                old_pods = sorted(p.metadata.name for p in current_pods(api, deployed)
-                                  if p.metadata.deletion_timestamp is None)
-                previous_end = time.monotonic()
-                for index, step in enumerate(scenario.steps):
-                    if step.at_s is not None:
-                        _sleep_checking(traffic, traffic_started_m + step.at_s - time.monotonic())
-                    else:
-                        _sleep_checking(traffic, previous_end + step.after_s - time.monotonic())
-                    if step.when is not None:
-                        progress.set(f"step {index + 1}/{len(scenario.steps)}: waiting for its condition")
-                        _wait_condition(step, api, deployed, traffic)
-                    progress.set(f"step {index + 1}/{len(scenario.steps)}: {step.label}")
-                    start_m = time.monotonic()
-                    result = _execute(step, api, deployed, scenario, target, loaded, writer, traffic, cordoned)
-                    if result is not None:
-                        rollout = _merge_rollout(rollout, result)
-                    previous_end = time.monotonic()
-                    windows.append((start_m, previous_end))
-                progress.set("settling: waiting until no pod is terminating")
-                _settle(api, deployed, traffic, scenario)
-                remaining = scenario.traffic.min_duration_s - (time.monotonic() - traffic_started_m)
-                _sleep_checking(traffic, remaining)
-                progress.set("stopping traffic (in-flight requests finish)")
-                writer.action("traffic", "stop", "stop sending; drain in-flight requests", disruption=False)
-                try:
-                    done = traffic.stop()
-                    log.debug("traffic done: %s", done)
-                except TrafficError as exc:
-                    harness_errors.append(str(exc.problem))
-                traffic_stopped_m = time.monotonic()
-    except HarnessError as exc:
-        harness_errors.append(f"{exc.problem}" + (f" (fix: {exc.fix})" if exc.fix else ""))
-        if traffic_started_m is None:
-            _cleanup(api, observers, writer, namespace, options, cordoned)
-            raise
-    except BaseException:
-        # Interrupted, or a defect: still leave no namespace, cordon or process behind.
-        _cleanup(api, observers, writer, namespace, options, cordoned)
-        raise
-    finally:
-        if observers is not None:
-            observers.stop()
-            if observers.gaps:
-                harness_errors.append(f"{observers.gaps} observer gap(s): pod or endpoint changes may be missing")
-    _cleanup(api, None, writer, namespace, options, cordoned)
-
-    facts = facts.model_copy(update={
-        "ended_at": time.time(), "traffic_started_m": traffic_started_m, "traffic_stopped_m": traffic_stopped_m,
-        "rollout": rollout, "harness_errors": harness_errors, "old_pods": old_pods,
-        "disruption_windows": windows or None,
-    })
-    write_run_record(run_dir, RunRecord(facts=facts, gates=gates))
-    (run_dir / "versions.json").write_text(json.dumps(versions, indent=2))
-    verdict = judge_run_dir(run_dir)
-    files = write_reports(run_dir, verdict)
-    return RunResult(run_dir=run_dir, verdict=verdict, files=files)
-
-
-def write_reports(run_dir: Path, verdict: Verdict) -> dict[str, Path]:
-    from harness.evidence import read_timeline
-    from harness.report import write_html_report, write_junit, write_markdown_report, write_result_json
-
-    timelines = {verdict.run_id: read_timeline(run_dir / TIMELINE_FILE)}
-    return {
-        "result": write_result_json(run_dir, verdict),
-        "junit": write_junit(run_dir, [verdict]),
-        "html": write_html_report(run_dir, [verdict], timelines),
-        "markdown": write_markdown_report(run_dir, [verdict], timelines),
-    }
+    return _Run(scenario, options, target, api_client(target.kubeconfig, target.context)).execute()
 
 
 def _merge_rollout(current: RolloutFacts, new: RolloutFacts) -> RolloutFacts:
@@ -367,96 +353,4 @@ def _sleep_checking(traffic: TrafficProcess, seconds: float) -> None:
         traffic.check_alive()
         time.sleep(min(0.5, max(0.0, end - time.monotonic())))
 
-
-def _execute(step: Step, api: client.ApiClient, deployed: Deployed, scenario: Scenario, target: Target,
-             loaded: set[str], writer: TimelineWriter, traffic: TrafficProcess, cordoned: list[str]
-             ) -> RolloutFacts | None:
-    from harness import disrupt
-
-    writer.action(step.label, "start", step.action, disruption=step.action != "wait")
-    if step.action == "wait":
-        _sleep_checking(traffic, step.seconds)
-        writer.action(step.label, "end", f"waited {step.seconds:g} s", disruption=False)
-        return None
-    try:
-        if step.action == "rollout-restart":
-            outcome = disrupt.restart(api, deployed)
-        elif step.action == "set-image":
-            if step.version is not None and scenario.target.image == "sample":
-                image, label = _image_for(scenario, step.version, target, loaded)
-            else:
-                image, label = str(step.image), None
-            outcome = disrupt.set_image(api, deployed, image, label)
-        elif step.action == "set-env":
-            outcome = disrupt.set_env(api, deployed, step.env)
-        elif step.action == "scale":
-            assert step.replicas is not None
-            outcome = disrupt.scale(api, deployed, step.replicas)
-        elif step.action in ("delete-pod", "kill-pod"):
-            grace = 0 if step.action == "kill-pod" else step.grace_period_s
-            outcome = disrupt.delete_pods(api, deployed, step.count, grace)
-        elif step.action == "drain":
-            outcome = disrupt.drain_node(api, deployed, step.node, step.deadline_s)
-            if outcome.cordoned:
-                cordoned.append(outcome.cordoned)
-        elif step.action == "rollback":
-            outcome = disrupt.rollback(api, deployed)
-        else:  # pragma: no cover - the scenario model admits no other action
-            raise AssertionError(step.action)
-    except HarnessError as exc:
-        writer.action(step.label, "error", exc.problem)
-        raise
-    writer.action(step.label, "applied", outcome.detail, disruption=True)
-    duration, state = wait_rollout(api, deployed, step.deadline_s, on_poll=traffic.check_alive)
-    error = None if state.done else ("ProgressDeadlineExceeded" if state.failed else state.message)
-    writer.action(step.label, "end", state.message, disruption=True, rollout_done=state.done)
-    return RolloutFacts(completed=state.done, deadline_s=step.deadline_s, duration_s=duration, error=error)
-
-
-def _wait_condition(step: Step, api: client.ApiClient, deployed: Deployed, traffic: TrafficProcess) -> None:
-    when = step.when
-    assert when is not None
-    deadline = time.monotonic() + when.timeout_s
-    while time.monotonic() < deadline:
-        traffic.check_alive()
-        pods = current_pods(api, deployed)
-        ready = sum(1 for p in pods if p.metadata.deletion_timestamp is None and any(
-            c.type == "Ready" and c.status == "True" for c in (p.status.conditions or [])))
-        terminating = sum(1 for p in pods if p.metadata.deletion_timestamp is not None)
-        checks = [
-            when.ready_pods_at_least is None or ready >= when.ready_pods_at_least,
-            when.ready_pods_at_most is None or ready <= when.ready_pods_at_most,
-            when.terminating_pods_at_least is None or terminating >= when.terminating_pods_at_least,
-            when.requests_at_least is None or traffic.status.get("sent", 0) >= when.requests_at_least,
-        ]
-        if all(checks):
-            return
-        time.sleep(0.5)
-    raise DisruptionError(
-        f"step {step.label}: its start condition did not hold within {when.timeout_s:.0f} s ({when})",
-        "check the condition against the workload (replicas, traffic rate) or raise when.timeout_s",
-    )
-
-
-def _settle(api: client.ApiClient, deployed: Deployed, traffic: TrafficProcess, scenario: Scenario) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        traffic.check_alive()
-        if not terminating_pods(api, deployed):
-            break
-        time.sleep(0.5)
-    _sleep_checking(traffic, scenario.traffic.settle_s)
-
-
-def _cleanup(api: client.ApiClient, observers: Observers | None, writer: TimelineWriter, namespace: str,
-             options: RunOptions, cordoned: list[str]) -> None:
-    from harness.disrupt import uncordon
-
-    if observers is not None:
-        observers.stop()
-    writer.close()
-    for node in cordoned:
-        uncordon(api, node)
-    if not options.keep_namespace:
-        delete_namespace(api, namespace)
 

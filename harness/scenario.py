@@ -1,61 +1,136 @@
 """Scenario files: YAML validated into typed models.
 
-An error names the file, the field, the value and what is allowed; never a traceback.
+Every value a run would refuse later is refused here, at load: unknown or misplaced fields, values out
+of range or not finite, fields that contradict each other, steps that could only start once traffic is
+over. An error names the file, the field, the value and what is allowed, in a dozen lines at most;
+whatever the bytes of the file, the loader raises ScenarioError and nothing else.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_serializer, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from harness.cluster.versions import DEFAULT_K8S_VERSION, STOCK_K8S_VERSION, SUPPORTED_K8S_VERSIONS
+from harness.disruptions import ACTIONS, REGISTRY, DeadlineStep, Step, When
+from harness.disruptions._base import MAX_PODS, MAX_RUN_S, MAX_STEP_S, Params
+from harness.disruptions.delete_pod import DeletePod
+from harness.disruptions.kill_pod import KillPod
+from harness.disruptions.rollback import Rollback
+from harness.disruptions.scale import Scale
+from harness.disruptions.set_env import check_env_names
+from harness.disruptions.set_image import SetImage
+from harness.disruptions.wait import Wait
 from harness.errors import ScenarioError
+from harness.manifests.values import scaled_value
+from harness.safe_yaml import read_yaml, shorten
 from harness.verdict import GateConfig
 
 __all__ = [
     "DEFAULT_SCENARIO",
+    "K8S_VERSIONS",
     "ClusterSection",
     "Scenario",
     "Step",
     "TargetSection",
     "TrafficSection",
+    "When",
     "default_scenario_path",
     "load_scenario",
+    "parse_scenario",
 ]
 
 DEFAULT_SCENARIO = "rolling-restart"
+# The versions a node image exists for: built by the harness, or kind's stock image.
+K8S_VERSIONS = tuple(sorted({*SUPPORTED_K8S_VERSIONS, STOCK_K8S_VERSION}))
+_MAX_PROBLEMS = 9  # lines of one error; with the first, "... and N more" and the fix, 12 at most
+_MAX_LINE = 220
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ClusterSection(_Model):
+class ClusterSection(Params):
     name: str = Field("rollout-harness", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40)
     workers: int = Field(0, ge=0, le=5)
-    k8s_version: str = "v1.34.4"
+    k8s_version: str = DEFAULT_K8S_VERSION
     # An existing cluster: the harness disrupts it only because the scenario names it here.
-    context: str | None = None
-    kubeconfig: str | None = None
+    context: str | None = Field(None, max_length=253, pattern=_NO_CONTROL)
+    kubeconfig: str | None = Field(None, max_length=4096, pattern=_NO_CONTROL)
+
+    @field_validator("k8s_version")
+    @classmethod
+    def _known_version(cls, value: str) -> str:
+        if value not in K8S_VERSIONS:
+            raise ValueError(f"no node image of this version; one of {', '.join(K8S_VERSIONS)}")
+        return value
 
 
-class TargetSection(_Model):
+def _int_or_percent(value: Any, field: str) -> Any:
+    """An IntOrString as Kubernetes takes it, checked with the rules the manifests are rendered by."""
+    if value is None:
+        return value
+    try:
+        percent = scaled_value(value, 100, round_up=True)  # against 100: the number Kubernetes validates
+    except ValueError as exc:
+        raise ValueError(f"{exc}; give an integer >= 0 or a percentage such as '25%'") from None
+    if field == "max_unavailable" and isinstance(value, str) and percent > 100:
+        raise ValueError("may not be more than 100%")
+    return value
+
+
+class TargetSection(Params):
     # A manifests directory, relative to the scenario file or the working directory.
-    manifests: str = "manifests/sample-service"
+    manifests: str = Field("manifests/sample-service", max_length=4096, pattern=_NO_CONTROL)
     # "sample" builds the sample service's image (at ``version``); anything else is an image reference.
-    image: str = "sample"
-    version: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    replicas: int | None = Field(None, ge=1)
+    image: str = Field("sample", max_length=255, pattern=r"^[^\s\x00-\x1f\x7f]+$")
+    version: str | None = Field(None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+    env: dict[str, str] = Field(default_factory=dict, max_length=100)
+    replicas: int | None = Field(None, ge=1, le=MAX_PODS)
     max_surge: int | str | None = None
     max_unavailable: int | str | None = None
-    termination_grace_period_seconds: int | None = Field(None, ge=0)
-    pre_stop_seconds: int | None = Field(None, ge=0)
-    service: str | None = None  # default: the Service that selects the Deployment
-    url: str | None = None  # default: http://127.0.0.1:<cluster host port>
-    paths: list[str] = Field(default_factory=lambda: ["/"], min_length=1)
+    termination_grace_period_seconds: int | None = Field(None, ge=0, le=int(MAX_STEP_S))
+    pre_stop_seconds: int | None = Field(None, ge=0, le=int(MAX_STEP_S))
+    # Default: the Service that selects the Deployment.
+    service: str | None = Field(None, max_length=63, pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    url: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\s/\x00-\x1f\x7f]+[^\s\x00-\x1f\x7f]*$")
+    paths: list[str] = Field(default_factory=lambda: ["/"], min_length=1, max_length=100)
+
+    _env_names = field_validator("env")(check_env_names)
+
+    @field_validator("env")
+    @classmethod
+    def _env_values(cls, env: dict[str, str]) -> dict[str, str]:
+        for name, value in env.items():
+            if "\x00" in value:
+                raise ValueError(f"the value of {name} holds a NUL character, which no container environment can")
+        return env
+
+    @field_validator("max_surge", "max_unavailable", mode="before")
+    @classmethod
+    def _rolling_value(cls, value: Any, info: Any) -> Any:
+        return _int_or_percent(value, info.field_name)
+
+    @field_validator("paths")
+    @classmethod
+    def _request_paths(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not re.fullmatch(r"/[^\s\x00-\x1f\x7f]*", path):
+                raise ValueError(f"{shorten(path)} is not a request path: start with '/', no spaces")
+        return paths
+
+    @model_validator(mode="after")
+    def _rollout_can_move(self) -> TargetSection:
+        surge, unavailable = self.max_surge, self.max_unavailable
+        if surge is not None and unavailable is not None and (
+                scaled_value(surge, 100, round_up=True) == 0 == scaled_value(unavailable, 100, round_up=False)):
+            raise ValueError("max_surge and max_unavailable are both 0, which Kubernetes refuses (no pod could "
+                             "ever be replaced); let one of them be at least 1")
+        return self
 
 
 ConnectionModeName = Literal["keep-alive", "new"]
@@ -65,15 +140,32 @@ def _both_modes() -> list[ConnectionModeName]:
     return ["keep-alive", "new"]
 
 
-class TrafficSection(_Model):
+class TrafficSection(Params):
     rate: float = Field(200.0, gt=0, le=5000, description="requests per second, all users together")
     users: int = Field(20, ge=1, le=500)
-    connection_modes: list[ConnectionModeName] = Field(default_factory=_both_modes, min_length=1)
+    connection_modes: list[ConnectionModeName] = Field(default_factory=_both_modes, min_length=1, max_length=2)
     warmup_s: float = Field(5.0, ge=0, le=300)
     settle_s: float = Field(5.0, ge=0, le=300)
-    min_duration_s: float = Field(0.0, ge=0, le=3600)
-    max_duration_s: float = Field(900.0, gt=0, le=7200)
+    min_duration_s: float = Field(0.0, ge=0, le=MAX_RUN_S)
+    max_duration_s: float = Field(900.0, gt=0, le=MAX_RUN_S)
     timeout_s: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("connection_modes")
+    @classmethod
+    def _each_mode_once(cls, modes: list[ConnectionModeName]) -> list[ConnectionModeName]:
+        if len(set(modes)) != len(modes):
+            raise ValueError("name each connection mode once")
+        return modes
+
+    @model_validator(mode="after")
+    def _durations(self) -> TrafficSection:
+        if self.min_duration_s > self.max_duration_s:
+            raise ValueError(f"min_duration_s {self.min_duration_s:g} > max_duration_s {self.max_duration_s:g}: "
+                             "traffic stops by itself at max_duration_s")
+        if self.warmup_s >= self.max_duration_s:
+            raise ValueError(f"warmup_s {self.warmup_s:g} is not below max_duration_s {self.max_duration_s:g}: "
+                             "traffic would be over before the first step")
+        return self
 
     @property
     def keepalive_share(self) -> float:
@@ -81,77 +173,100 @@ class TrafficSection(_Model):
         return 0.5 if modes == {"keep-alive", "new"} else (1.0 if "keep-alive" in modes else 0.0)
 
 
-StepAction = Literal[
-    "rollout-restart", "set-image", "set-env", "scale", "delete-pod", "kill-pod", "drain", "rollback", "wait",
-]
+_Problem = tuple[tuple[str | int, ...], Any, str]
 
 
-class When(_Model):
-    """A condition that starts a step once it holds (checked twice a second, after ``at_s``/``after_s``)."""
-
-    ready_pods_at_least: int | None = Field(None, ge=0)
-    ready_pods_at_most: int | None = Field(None, ge=0)
-    terminating_pods_at_least: int | None = Field(None, ge=1)
-    requests_at_least: int | None = Field(None, ge=1)
-    timeout_s: float = Field(120.0, gt=0, le=3600)
-
-    @model_validator(mode="after")
-    def _one_condition(self) -> When:
-        if all(v is None for v in (self.ready_pods_at_least, self.ready_pods_at_most,
-                                    self.terminating_pods_at_least, self.requests_at_least)):
-            raise ValueError("name a condition: ready_pods_at_least, ready_pods_at_most, "
-                             "terminating_pods_at_least or requests_at_least")
-        return self
+def _written(model: BaseModel, field: str) -> bool:
+    """Whether a field holds other than its default: a default upper bound contradicts nothing (and a
+    value equal to the default reads the same after the JSON round trip of a replay)."""
+    return bool(getattr(model, field) != type(model).model_fields[field].default)
 
 
-class Step(_Model):
-    action: StepAction
-    name: str | None = None
-    # When it starts: at a time since traffic began, or some seconds after the previous step ended,
-    # and then, if given, once a condition holds.
-    at_s: float | None = Field(None, ge=0)
-    after_s: float = Field(0.0, ge=0)
-    when: When | None = None
-    deadline_s: float = Field(180.0, gt=0, le=3600, description="the rollout must complete within this")
-    version: str | None = None  # set-image: sample service version to build and roll to
-    image: str | None = None  # set-image: an image reference instead
-    env: dict[str, str] = Field(default_factory=dict)  # set-env
-    replicas: int | None = Field(None, ge=0)  # scale
-    count: int = Field(1, ge=1)  # delete-pod / kill-pod: how many pods
-    grace_period_s: int | None = Field(None, ge=0)  # delete-pod
-    node: str | None = None  # drain: node name (default: the node with most target pods)
-    seconds: float = Field(0.0, ge=0)  # wait
-
-    @model_validator(mode="after")
-    def _fields_for_action(self) -> Step:
-        need = {
-            "set-image": self.version is not None or self.image is not None,
-            "set-env": bool(self.env),
-            "scale": self.replicas is not None,
-        }
-        if not need.get(self.action, True):
-            fields = {"set-image": "version or image", "set-env": "env", "scale": "replicas"}[self.action]
-            raise ValueError(f"action {self.action!r} needs {fields}")
-        return self
-
-    @property
-    def label(self) -> str:
-        return self.name or self.action
-
-
-class Scenario(_Model):
+class Scenario(Params):
     name: str = Field(pattern=r"^[a-z0-9][-a-z0-9_.]*$", max_length=63)
-    description: str = ""
+    description: str = Field("", max_length=4000)
     expect: Literal["pass", "fail"] = "pass"
-    seed: int = 0
+    # Seeds every choice a disruption makes (which pods, which node), so a replay makes the same ones.
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     cluster: ClusterSection = Field(default_factory=ClusterSection)
     target: TargetSection = Field(default_factory=TargetSection)
     traffic: TrafficSection = Field(default_factory=TrafficSection)
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=50)
     gates: GateConfig = Field(default_factory=GateConfig)
 
     # Where the file was loaded from, for resolving relative paths; not part of the schema.
     source: str | None = Field(None, exclude=True)
+
+    @field_serializer("gates")
+    def _named_gates(self, gates: GateConfig) -> dict[str, Any]:
+        # Only what the file named: the defaults the steps imply (gate_defaults) are worked out again
+        # when a replay parses this, as they were for the run.
+        return gates.model_dump(mode="json", exclude_unset=True)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Scenario:
+        problems = [*self._timing_problems(), *self._step_problems()]
+        if problems:
+            raise ValidationError.from_exception_data("Scenario", [
+                InitErrorDetails(type=PydanticCustomError("scenario_contradiction", "{message}", {"message": msg}),
+                                 loc=loc, input=value)
+                for loc, value, msg in problems])
+        return self
+
+    def _timing_problems(self) -> Iterator[_Problem]:
+        """Each step must be able to start (and a wait to end) while traffic still flows."""
+        limit = self.traffic.max_duration_s
+        clock = self.traffic.warmup_s  # the first step starts once the warm-up is over
+        for i, step in enumerate(self.steps):
+            if step.at_s is not None:
+                clock, field, value = max(clock, step.at_s), "at_s", step.at_s
+            else:
+                clock, field, value = clock + step.after_s, "after_s", step.after_s
+            if clock >= limit:
+                yield (("steps", i, field), value,
+                       f"the step starts {clock:g} s after traffic began at the earliest (warm-up, then the steps "
+                       f"before it), not before traffic.max_duration_s {limit:g}; start it earlier or raise that")
+            if isinstance(step, Wait):
+                clock += step.seconds
+                if clock > limit and step.seconds:
+                    yield (("steps", i, "seconds"), step.seconds,
+                           f"the wait ends {clock:g} s after traffic began at the earliest, after "
+                           f"traffic.max_duration_s {limit:g}")
+            if isinstance(step, DeadlineStep) and step.deadline_s > limit and _written(step, "deadline_s"):
+                yield (("steps", i, "deadline_s"), step.deadline_s,
+                       f"longer than traffic.max_duration_s {limit:g}: traffic would end before the deadline")
+            if step.when is not None:
+                yield from self._when_problems(i, step.when)
+
+    def _when_problems(self, i: int, when: When) -> Iterator[_Problem]:
+        limit = self.traffic.max_duration_s
+        if when.timeout_s > limit and _written(when, "timeout_s"):
+            yield (("steps", i, "when", "timeout_s"), when.timeout_s,
+                   f"longer than traffic.max_duration_s {limit:g}: traffic would end first")
+        reachable = self.traffic.rate * limit
+        if when.requests_at_least is not None and when.requests_at_least > reachable:
+            yield (("steps", i, "when", "requests_at_least"), when.requests_at_least,
+                   f"more than traffic sends in all ({self.traffic.rate:g} req/s for {limit:g} s = {reachable:.0f})")
+
+    def _step_problems(self) -> Iterator[_Problem]:
+        """What a step needs of the steps before it and of the target."""
+        rolled = False
+        replicas = self.target.replicas  # None: the manifest's, unknown here
+        for i, step in enumerate(self.steps):
+            if isinstance(step, SetImage) and step.version is not None and self.target.image != "sample":
+                yield (("steps", i, "version"), step.version,
+                       f"a version is built from the sample service, but target.image is {shorten(self.target.image)}"
+                       "; name the image to roll to with image: instead")
+            if isinstance(step, Rollback) and not rolled:
+                yield (("steps", i, "action"), step.action,
+                       "nothing to roll back to: put a step that rolls (" +
+                       ", ".join(a for a, d in REGISTRY.items() if d.rolls and a != "rollback") + ") before it")
+            if isinstance(step, DeletePod | KillPod) and replicas is not None and step.count > replicas:
+                yield (("steps", i, "count"), step.count,
+                       f"more pods than the {replicas} replica(s) the workload has by then")
+            if isinstance(step, Scale):
+                replicas = step.replicas
+            rolled = rolled or REGISTRY[step.action].rolls
 
     def resolve(self, relative: str) -> Path:
         path = Path(relative)
@@ -169,20 +284,82 @@ class Scenario(_Model):
         return candidates[0]
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+# Errors: one line per problem, naming the field path, the value and what is allowed.
+
+Loc = tuple[int | str, ...]
+
+
+def _location(loc: Loc) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 
 
-def _value_at(data: Any, loc: tuple[int | str, ...]) -> Any:
+def _value_at(data: Any, loc: Loc) -> Any:
     for part in loc:
         try:
             data = data[part]
         except (KeyError, IndexError, TypeError):
             return None
     return data
+
+
+def _without_tag(loc: Loc) -> Loc:
+    """A step's errors carry its action as a location part (steps.0.set-image.version); drop it."""
+    if len(loc) > 2 and loc[0] == "steps" and isinstance(loc[1], int) and loc[2] in REGISTRY:
+        return loc[:2] + loc[3:]
+    return loc
+
+
+def _model_at(loc: Loc, data: Any) -> tuple[str, type[BaseModel]] | None:
+    """The model (and how to call it) whose fields ``loc`` points into, or None if it names a value."""
+    label: str = "a scenario"
+    model: type[BaseModel] = Scenario
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        if model is Scenario and part == "steps" and i + 1 < len(loc):
+            action = _value_at(data, ("steps", loc[i + 1], "action"))
+            if not isinstance(action, str) or action not in REGISTRY:
+                return None
+            label, model, i = f"action {action}", REGISTRY[action].params, i + 2
+            continue
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return None
+        nested = [a for a in (field.annotation, *get_args(field.annotation))
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            return None
+        label, model, i = str(part), nested[0], i + 1
+    return label, model
+
+
+def _describe(err: Any, data: Any) -> str:
+    loc = _without_tag(tuple(err["loc"]))
+    kind, msg, value = err["type"], str(err["msg"]), err.get("input")
+    show = kind not in ("missing", "union_tag_not_found")
+    if kind == "union_tag_invalid":
+        loc, value = (*loc, "action"), _value_at(data, (*loc, "action"))
+        msg = f"not an action; one of {', '.join(ACTIONS)}"
+    elif kind == "union_tag_not_found":
+        msg = f"a step needs an action: one of {', '.join(ACTIONS)}"
+    elif kind == "extra_forbidden":
+        owner = _model_at(loc[:-1], data)
+        if owner is not None:
+            label, model = owner
+            fields = ", ".join(f for f in model.model_fields if f != "source")
+            msg = (f"does not apply to {label}, which takes {fields}" if label.startswith("action ")
+                   else f"unknown field; {label} takes {fields}")
+    elif kind == "string_type" and isinstance(value, int | float | dt.date):
+        msg += f" (YAML read it as {type(value).__name__}; quote it to keep it text: '{value}')"
+    elif kind in ("value_error", "assertion_error"):
+        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        show = _model_at(loc, data) is None  # a rule across fields: the fields are named in the message
+    shown = f" (value {shorten(value)})" if show else ""
+    line = f"  {_location(loc)}{shown}: {msg}"
+    return line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 3] + "..."
 
 
 def parse_scenario(data: Any, source: str) -> Scenario:
@@ -192,14 +369,13 @@ def parse_scenario(data: Any, source: str) -> Scenario:
     try:
         return Scenario.model_validate({**data, "source": source})
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            value = _value_at(data, loc)
-            shown = "" if value is None else f" (value {value!r})"
-            lines.append(f"  {_location(loc)}{shown}: {err['msg']}")
+        errors = exc.errors(include_url=False)
+        lines = [_describe(err, data) for err in errors[:_MAX_PROBLEMS]]
+        if len(errors) > _MAX_PROBLEMS:
+            lines.append(f"  ... and {len(errors) - _MAX_PROBLEMS} more")
+        count = f" ({len(errors)} problems)" if len(errors) > 1 else ""
         raise ScenarioError(
-            f"{source}: invalid scenario\n" + "\n".join(lines),
+            f"{source}: invalid scenario{count}\n" + "\n".join(lines),
             "correct the fields named above; see scenarios/README.md for every field and its allowed values",
         ) from None
 
@@ -207,17 +383,24 @@ def parse_scenario(data: Any, source: str) -> Scenario:
 def load_scenario(path: Path) -> Scenario:
     if not path.exists():
         raise ScenarioError(f"scenario file {path} does not exist", "check the path (scenarios live in scenarios/)")
+    if path.is_dir():
+        raise ScenarioError(f"{path} is a directory, not a scenario file",
+                            "name a file, such as scenarios/rolling-restart.yaml")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{path}:{where}: not valid YAML: {problem}",
-                            "fix the YAML syntax at that position") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read scenario file {path}: {exc}", "check the file's permissions") from None
-    return parse_scenario(data, str(path))
+        documents = read_yaml(path, error=ScenarioError)
+    except ScenarioError:
+        raise
+    except Exception as exc:
+        # PyYAML's constructors raise whatever converting a tagged scalar raises: a date such as
+        # 2024-13-45, `!!int x`, `!!bool maybe` give ValueError, KeyError, AttributeError.
+        raise ScenarioError(f"{path}: a value cannot be read as YAML: {type(exc).__name__}: {shorten(str(exc), 120)}",
+                            "quote the value to keep it a string, or correct it") from None
+    if not documents:
+        raise ScenarioError(f"{path}: the file is empty", "start the file with `name: <scenario-name>` and `steps:`")
+    if len(documents) > 1:
+        raise ScenarioError(f"{path}:{documents[1].line}: a second YAML document; a scenario file holds one",
+                            "remove the '---' and what follows, or put it in a file of its own")
+    return parse_scenario(documents[0].data, str(path))
 
 
 def default_scenario_path() -> Path:
@@ -229,3 +412,4 @@ def default_scenario_path() -> Path:
         f"the default scenario scenarios/{DEFAULT_SCENARIO}.yaml was not found",
         "run from a checkout of rollout-harness, or name a scenario file: harness run FILE",
     )
+

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, utils
-from kubernetes.client.exceptions import ApiException
 
-from harness.errors import RolloutError, WorkloadError
+from harness.errors import ApiError, ApiNotFoundError, RolloutError, WorkloadError
+from harness.k8s import call, wait_until
 from harness.log import get_logger
 from harness.manifests import K8sObject, find_workload, node_port
 
@@ -66,38 +66,43 @@ def create_namespace(api: client.ApiClient, name: str, run_id: str) -> None:
     core = client.CoreV1Api(api)
     body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={RUN_LABEL: run_id}))
     try:
-        core.create_namespace(body)
-    except ApiException as exc:
-        raise WorkloadError(f"cannot create namespace {name}: {exc.status} {exc.reason}",
+        call(core.create_namespace, body, what=f"create namespace {name}")
+    except ApiError as exc:
+        raise WorkloadError(f"cannot create namespace {name}: {exc.problem}",
                             "check the cluster (harness cluster status)") from exc
 
 
 def delete_namespace(api: client.ApiClient, name: str, wait_s: float = 60) -> None:
     """Delete a run's namespace. Its Services go first, and are waited for, so that the fixed
-    NodePort is free for the next run at once; the rest of the namespace goes in the background."""
+    NodePort is free for the next run at once; the rest of the namespace goes in the background.
+
+    Raises ApiError when the API does not answer within its retry budget, so the caller can name
+    what was left behind."""
     core = client.CoreV1Api(api)
-    deadline = time.monotonic() + wait_s
     try:
-        for svc in core.list_namespaced_service(name).items:
-            with contextlib.suppress(ApiException):
-                core.delete_namespaced_service(svc.metadata.name, name)
-        core.delete_namespace(name, propagation_policy="Background")
-    except ApiException as exc:
-        if exc.status == 404:
-            return
-        log.warning("could not delete namespace %s: %s", name, exc.reason)
-    while time.monotonic() < deadline:
+        services = call(core.list_namespaced_service, name, what=f"list services of {name}").items
+        for svc in services:
+            with contextlib.suppress(ApiNotFoundError):
+                call(core.delete_namespaced_service, svc.metadata.name, name,
+                     what=f"delete service {svc.metadata.name}")
+        call(core.delete_namespace, name, propagation_policy="Background", what=f"delete namespace {name}")
+    except ApiNotFoundError:
+        return
+
+    def services_gone() -> bool | None:
         try:
-            if not core.list_namespaced_service(name).items:
-                return
-        except ApiException:
-            return
-        time.sleep(0.5)
+            left = call(core.list_namespaced_service, name, what=f"list services of {name}", retry_s=10).items
+        except ApiNotFoundError:
+            return True
+        return True if not left else None
+
+    wait_until(services_gone, timeout_s=wait_s, what=f"services of namespace {name} gone")
 
 
 def stale_run_namespaces(api: client.ApiClient) -> list[str]:
     core = client.CoreV1Api(api)
-    return [ns.metadata.name for ns in core.list_namespace(label_selector=RUN_LABEL).items]
+    return [ns.metadata.name for ns in call(core.list_namespace, label_selector=RUN_LABEL,
+                                            what="list the harness's namespaces").items]
 
 
 def apply_objects(api: client.ApiClient, namespace: str, objects: list[K8sObject]) -> Deployed:
@@ -144,23 +149,26 @@ def rollout_state(dep: Any) -> RolloutState:
 
 
 def wait_rollout(api: client.ApiClient, deployed: Deployed, deadline_s: float,
-                 on_poll: Any = None) -> tuple[float, RolloutState]:
+                 on_poll: Callable[[], None] | None = None) -> tuple[float, RolloutState]:
     apps = client.AppsV1Api(api)
     start = time.monotonic()
-    state = RolloutState(False, "not checked")
-    while time.monotonic() - start < deadline_s:
-        if on_poll is not None:
-            on_poll()
+    last = RolloutState(False, "not checked")
+
+    def settled() -> RolloutState | None:
+        nonlocal last
         try:
-            dep = apps.read_namespaced_deployment(deployed.deployment, deployed.namespace, _request_timeout=10)
-        except ApiException as exc:
-            raise RolloutError(f"cannot read deployment {deployed.deployment}: {exc.status} {exc.reason}",
+            dep = call(apps.read_namespaced_deployment, deployed.deployment, deployed.namespace,
+                       _request_timeout=10, what=f"read deployment {deployed.deployment}")
+        except ApiError as exc:
+            raise RolloutError(f"cannot read deployment {deployed.deployment}: {exc.problem}",
                                "check the cluster (harness cluster status)") from exc
-        state = rollout_state(dep)
-        if state.done or state.failed:
-            return time.monotonic() - start, state
-        time.sleep(0.5)
-    return time.monotonic() - start, RolloutState(False, f"not complete after {deadline_s:.0f} s: {state.message}")
+        last = rollout_state(dep)
+        return last if last.done or last.failed else None
+
+    state = wait_until(settled, timeout_s=deadline_s, what=f"rollout of {deployed.deployment}", on_poll=on_poll)
+    if state is not None:
+        return time.monotonic() - start, state
+    return time.monotonic() - start, RolloutState(False, f"not complete after {deadline_s:.0f} s: {last.message}")
 
 
 def terminating_pods(api: client.ApiClient, deployed: Deployed) -> list[str]:
@@ -170,7 +178,8 @@ def terminating_pods(api: client.ApiClient, deployed: Deployed) -> list[str]:
 def current_pods(api: client.ApiClient, deployed: Deployed) -> list[Any]:
     core = client.CoreV1Api(api)
     selector = ",".join(f"{k}={v}" for k, v in deployed.selector.items())
-    return list(core.list_namespaced_pod(deployed.namespace, label_selector=selector, _request_timeout=10).items)
+    return list(call(core.list_namespaced_pod, deployed.namespace, label_selector=selector, _request_timeout=10,
+                     what=f"list pods of {deployed.deployment}").items)
 
 
 def wait_http(url: str, timeout_s: float, *, request_timeout_s: float = 3.0, want_ok: int = 20,

@@ -8,7 +8,13 @@ import subprocess
 from harness.cluster import docker
 from harness.cluster.kind import ClusterRecord, ClusterSpec, cluster_up
 from harness.cluster.nodeimage import NodeImage, build_node_image, node_image_ref
-from harness.cluster.versions import KIND_VERSION, STOCK_NODE_IMAGE, SUPPORTED_K8S_VERSIONS, node_versions
+from harness.cluster.versions import (
+    KIND_VERSION,
+    STOCK_K8S_VERSION,
+    STOCK_NODE_IMAGE,
+    SUPPORTED_K8S_VERSIONS,
+    node_versions,
+)
 from harness.errors import ConfigError
 from harness.log import get_logger
 
@@ -41,6 +47,9 @@ def resolve_node_image(k8s_version: str, choice: str) -> tuple[str, bool]:
     if choice not in ("auto", "build", "stock"):
         return choice, docker.image_labels(choice).get("rollout-harness.node-cache-key") is not None
     if choice == "stock":
+        if k8s_version != STOCK_K8S_VERSION:
+            raise ConfigError(f"the stock node image runs Kubernetes {STOCK_K8S_VERSION}, not {k8s_version}",
+                              f"ask for k8s_version {STOCK_K8S_VERSION}, or use --node-image build")
         if not _try_pull(STOCK_NODE_IMAGE):
             raise ConfigError(f"the stock node image {STOCK_NODE_IMAGE} cannot be pulled",
                               "use --node-image build (the default 'auto' does this by itself)")
@@ -50,10 +59,11 @@ def resolve_node_image(k8s_version: str, choice: str) -> tuple[str, bool]:
             ref, key = node_image_ref(node_versions(k8s_version))
             if docker.image_labels(ref).get("rollout-harness.node-cache-key") == key:
                 return ref, True
-        if _try_pull(STOCK_NODE_IMAGE):
+        # A stock image of another Kubernetes version would silently test the wrong release.
+        if k8s_version == STOCK_K8S_VERSION and _try_pull(STOCK_NODE_IMAGE):
             log.info("using the stock node image of kind %s: %s", KIND_VERSION, STOCK_NODE_IMAGE)
             return STOCK_NODE_IMAGE, False
-        log.info("the stock node image cannot be pulled; building the node image locally")
+        log.info("no stock node image of Kubernetes %s can be pulled; building the node image locally", k8s_version)
     return build_image(k8s_version).ref, True
 
 

@@ -6,13 +6,23 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-__all__ = ["DEFAULT_K8S_VERSION", "KIND_VERSION", "NodeVersions", "node_versions"]
+__all__ = [
+    "DEFAULT_K8S_VERSION",
+    "KIND_VERSION",
+    "STOCK_K8S_VERSION",
+    "STOCK_NODE_IMAGE",
+    "SUPPORTED_K8S_VERSIONS",
+    "NodeVersions",
+    "node_versions",
+]
 
 KIND_VERSION = "v0.30.0"  # the last kind release tested on cgroup v1 hosts
 DEFAULT_K8S_VERSION = "v1.34.4"
 
-# The stock node image of KIND_VERSION (its default), used when it can be pulled.
+# The stock node image of KIND_VERSION (its default), used when it can be pulled and its Kubernetes
+# version is the one asked for.
 STOCK_NODE_IMAGE = "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a"
+STOCK_K8S_VERSION = "v1.34.0"
 
 
 @dataclass(frozen=True)

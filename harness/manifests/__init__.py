@@ -16,6 +16,7 @@ from harness.manifests.check import (
     check_objects,
     format_findings,
     has_errors,
+    rejected_by_api,
 )
 from harness.manifests.load import K8sObject, ManifestDocument, load_documents, load_manifests, object_ref
 from harness.manifests.render import (
@@ -47,6 +48,7 @@ __all__ = [
     "node_port",
     "object_ref",
     "parse_go_duration",
+    "rejected_by_api",
     "render",
     "resolve_fenceposts",
     "scaled_value",

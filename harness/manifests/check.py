@@ -11,16 +11,19 @@ DRAIN_DELAY, SHUTDOWN_TIMEOUT, ...); only values written literally in the manife
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness.manifests.findings import Finding, Severity
 from harness.manifests.load import K8sObject, ManifestDocument, load_documents, object_ref
 from harness.manifests.render import pod_labels, selector_matches, workload_container
+from harness.manifests.schema import schema_findings
 from harness.manifests.values import is_percent, parse_go_duration, resolve_fenceposts, scaled_value
+from harness.safe_yaml import shorten
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -31,6 +34,7 @@ __all__ = [
     "check_objects",
     "format_findings",
     "has_errors",
+    "rejected_by_api",
 ]
 
 DEFAULT_GRACE_SECONDS = 30
@@ -44,23 +48,9 @@ _SLEEP_ARG = re.compile(r"^([0-9]*\.?[0-9]+)([smhd]?)$")
 _SLEEP_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 _GOOD_PRE_STOP = "lifecycle.preStop.sleep.seconds: 5 (the sleep action needs no shell in the image)"
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem: what is wrong, where, and the change that removes it."""
-
-    severity: Severity
-    rule: str  # a stable short name, such as "grace-period"
-    object: str  # "Deployment/sample-service"
-    problem: str
-    fix: str
-    file: str | None = None  # "path:line" of the object's document, when it came from a file
+# Digits beyond these are no real setting, and Python refuses to turn very long digit strings into ints.
+_MAX_DIGITS = 12
+_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 def check_manifests(directory: Path) -> list[Finding]:
@@ -79,6 +69,7 @@ def check_documents(documents: Sequence[ManifestDocument]) -> list[Finding]:
     budgets = [d for d in documents if d.obj.get("kind") == "PodDisruptionBudget"]
     deployments = [d for d in documents if d.obj.get("kind") == "Deployment"]
     for doc in documents:
+        findings.extend(schema_findings(doc))
         findings.extend(_check_namespace(doc))
     for doc in deployments:
         findings.extend(_DeploymentCheck(doc, services, budgets).run())
@@ -90,6 +81,11 @@ def check_documents(documents: Sequence[ManifestDocument]) -> list[Finding]:
 
 def has_errors(findings: Iterable[Finding]) -> bool:
     return any(f.severity == Severity.ERROR for f in findings)
+
+
+def rejected_by_api(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings that keep the API server from accepting an object at all."""
+    return [f for f in findings if f.api_rejects]
 
 
 def format_findings(findings: Sequence[Finding]) -> str:
@@ -123,7 +119,7 @@ def _check_namespace(doc: ManifestDocument) -> list[Finding]:
             Severity.WARNING,
             "namespace",
             object_ref(doc.obj),
-            f"metadata.namespace is fixed to {namespace!r}, but the harness puts each run in a namespace of "
+            f"metadata.namespace is fixed to {shorten(namespace)}, but the harness puts each run in a namespace of "
             "its own; applying this object there fails or touches another namespace",
             "remove metadata.namespace",
             doc.location,
@@ -137,7 +133,7 @@ def _check_service_selector(doc: ManifestDocument, deployments: Sequence[Manifes
         return []
     if any(selector_matches({"matchLabels": selector}, pod_labels(d.obj)) for d in deployments):
         return []
-    wanted = ", ".join(f"{k}: {v}" for k, v in selector.items())
+    wanted = shorten(", ".join(f"{k}: {v}" for k, v in selector.items()), 120).strip("'\"")
     return [
         Finding(
             Severity.ERROR,
@@ -194,23 +190,23 @@ class _DeploymentCheck:
         ]
         self.findings: list[Finding] = []
 
-    def add(self, severity: Severity, rule: str, problem: str, fix: str) -> None:
-        self.findings.append(Finding(severity, rule, self.ref, problem, fix, self.doc.location))
+    def add(self, severity: Severity, rule: str, problem: str, fix: str, *, api_rejects: bool = False) -> None:
+        self.findings.append(Finding(severity, rule, self.ref, problem, fix, self.doc.location, api_rejects))
 
     def run(self) -> list[Finding]:
         replicas = self._replicas()
         grace = self._grace()
         containers = [c for c in _list(self.pod_spec.get("containers")) if isinstance(c, dict)]
         init_containers = [c for c in _list(self.pod_spec.get("initContainers")) if isinstance(c, dict)]
-        if not containers:
+        declared = self.pod_spec.get("containers")
+        # A containers field of the wrong type is named by the schema check.
+        if not containers and (declared is None or isinstance(declared, list)):
             self.add(Severity.ERROR, "containers", "the pod template has no containers",
-                     "declare the service's container under spec.template.spec.containers")
+                     "declare the service's container under spec.template.spec.containers", api_rejects=True)
         for container in init_containers:
             self._check_image(container)
-            self._check_env_types(container)
         for container in containers:
             self._check_image(container)
-            self._check_env_types(container)
             self._check_readiness(container)
             self._check_sample_env(container)
             if grace is not None:
@@ -232,30 +228,36 @@ class _DeploymentCheck:
 
     def _replicas(self) -> int | None:
         replicas = self.spec.get("replicas", 1)
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-            self.add(Severity.ERROR, "replicas", f"spec.replicas {replicas!r} is not a whole number >= 0",
-                     "write spec.replicas as an unquoted integer, such as 3")
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas < 2**31:
+            self.add(Severity.ERROR, "replicas", f"spec.replicas {shorten(replicas)} is not a whole number >= 0",
+                     "write spec.replicas as an unquoted integer, such as 3", api_rejects=True)
             return None
         return replicas
 
     def _grace(self) -> int | None:
         grace = self.pod_spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS)
-        if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+        if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace < 2**63:
             self.add(Severity.ERROR, "grace-period",
-                     f"terminationGracePeriodSeconds {grace!r} is not a whole number >= 0",
-                     "write it as an unquoted integer, such as 30")
+                     f"terminationGracePeriodSeconds {shorten(grace)} is not a whole number >= 0",
+                     "write it as an unquoted integer, such as 30", api_rejects=True)
             return None
         return grace
 
     def _name(self, container: Mapping[str, Any]) -> str:
-        return f"container {container.get('name', '?')!s}"
+        name = container.get("name", "?")
+        return f"container {name if isinstance(name, str) and len(name) <= 63 else shorten(name)}"
 
     def _check_image(self, container: Mapping[str, Any]) -> None:
         image = container.get("image")
         who = self._name(container)
         if not isinstance(image, str) or not image.strip():
             self.add(Severity.ERROR, "image-tag", f"{who} has no image",
-                     "set image to a tagged reference, such as rollout-harness/sample-service:0.1.0")
+                     "set image to a tagged reference, such as rollout-harness/sample-service:0.1.0",
+                     api_rejects=True)
+            return
+        if len(image) > 255:
+            self.add(Severity.ERROR, "image-tag", f"{who}: image {shorten(image)} is longer than an image "
+                     "reference can be", "use a reference such as rollout-harness/sample-service:0.1.0")
             return
         if "@" in image:
             return  # pinned by digest: immutable whatever the tag says
@@ -271,18 +273,6 @@ class _DeploymentCheck:
                      f"{who}: image {image} has no tag, which means :latest; {why}", fix)
         elif tag == "latest":
             self.add(Severity.ERROR, "image-tag", f"{who}: image {image} uses the latest tag; {why}", fix)
-
-    def _check_env_types(self, container: Mapping[str, Any]) -> None:
-        for item in _list(container.get("env")):
-            entry = _dict(item)
-            value = entry.get("value")
-            if "value" in entry and value is not None and not isinstance(value, str):
-                self.add(
-                    Severity.ERROR, "env-value",
-                    f"{self._name(container)}: env {entry.get('name')} is {value!r} "
-                    f"(a YAML {type(value).__name__}); the API accepts only strings",
-                    f'quote it: value: "{str(value).lower() if isinstance(value, bool) else value}"',
-                )
 
     def _check_readiness(self, container: Mapping[str, Any]) -> None:
         if isinstance(container.get("readinessProbe"), dict):
@@ -308,19 +298,19 @@ class _DeploymentCheck:
             value = env.get(name)
             if value is not None and value not in choices:
                 self.add(Severity.ERROR, "env-invalid",
-                         f"{who}: {name}={value!r} is not one of {', '.join(choices)}; the sample service "
+                         f"{who}: {name}={shorten(value)} is not one of {', '.join(choices)}; the sample service "
                          "refuses to start and the pod crash-loops",
                          f"set {name} to one of {', '.join(choices)}")
         for name in ("DRAIN_DELAY", "SHUTDOWN_TIMEOUT", "STARTUP_DELAY"):
             if env.get(name) is not None and self._duration(env, name) is None:
                 self.add(Severity.ERROR, "env-invalid",
-                         f"{who}: {name}={env.get(name)!r} is not a Go duration >= 0; the sample service "
+                         f"{who}: {name}={shorten(env.get(name))} is not a Go duration >= 0; the sample service "
                          "refuses to start and the pod crash-loops",
                          f"write {name} as a Go duration, such as 0, 500ms, 5s or 1m30s")
         delay_ms = env.get("RESPONSE_DELAY_MS")
-        if delay_ms is not None and not delay_ms.isdigit():
+        if delay_ms is not None and _DIGITS.fullmatch(delay_ms) is None:
             self.add(Severity.ERROR, "env-invalid",
-                     f"{who}: RESPONSE_DELAY_MS={delay_ms!r} is not a whole number of milliseconds >= 0",
+                     f"{who}: RESPONSE_DELAY_MS={shorten(delay_ms)} is not a whole number of milliseconds >= 0",
                      "write RESPONSE_DELAY_MS as an integer, such as 50")
 
         mode = env.get("SHUTDOWN_MODE")
@@ -363,7 +353,7 @@ class _DeploymentCheck:
                 "set READY_LIES=false",
             )
         timeout = self._duration(env, "SHUTDOWN_TIMEOUT")
-        delay = int(delay_ms) / 1000 if delay_ms is not None and delay_ms.isdigit() else None
+        delay = int(delay_ms) / 1000 if delay_ms is not None and _DIGITS.fullmatch(delay_ms) else None
         if delay is not None and timeout is not None and delay >= timeout:
             self.add(
                 Severity.ERROR, "response-delay",
@@ -382,11 +372,14 @@ class _DeploymentCheck:
             seconds = parse_go_duration(value)
         except ValueError:
             return None
-        return seconds if seconds >= 0 else None
+        # A duration Go cannot hold (above 290 years) is refused by the service like a malformed one.
+        return seconds if 0 <= seconds < 2**63 / 1e9 else None
 
     def _check_grace(self, container: Mapping[str, Any], grace: int) -> None:
         env = _Env.of(container)
         pre_stop = _pre_stop_seconds(container) or 0.0
+        if not math.isfinite(pre_stop):
+            return  # the schema check names a sleep that is not a number
         parts = []
         if pre_stop:
             parts.append(f"preStop {_secs(pre_stop)}")
@@ -432,6 +425,8 @@ class _DeploymentCheck:
     def _check_strategy(self, replicas: int) -> None:
         strategy = _dict(self.spec.get("strategy"))
         kind = strategy.get("type", "RollingUpdate")
+        if kind is None:
+            kind = "RollingUpdate"  # a null type is defaulted like a missing one
         if kind == "Recreate":
             self.add(
                 Severity.ERROR, "rollout-strategy",
@@ -441,8 +436,8 @@ class _DeploymentCheck:
             return
         if kind != "RollingUpdate":
             self.add(Severity.ERROR, "rollout-strategy",
-                     f"strategy type {kind!r} is not a Deployment strategy",
-                     "use strategy type RollingUpdate with maxSurge: 1 and maxUnavailable: 0")
+                     f"strategy type {shorten(kind)} is not a Deployment strategy; the API rejects it",
+                     "use strategy type RollingUpdate with maxSurge: 1 and maxUnavailable: 0", api_rejects=True)
             return
         rolling = _dict(strategy.get("rollingUpdate"))
         # A null field is unset, and the API defaults it like a missing one.
@@ -451,25 +446,26 @@ class _DeploymentCheck:
             _DEFAULT_UNAVAILABLE if rolling.get("maxUnavailable") is None else rolling["maxUnavailable"]
         )
         bad = [
-            f"{name} {value!r}" for name, value in (("maxSurge", surge), ("maxUnavailable", unavailable))
+            f"{name} {shorten(value)}" for name, value in (("maxSurge", surge), ("maxUnavailable", unavailable))
             if not _valid_int_or_percent(value)
         ]
         if bad:
             self.add(Severity.ERROR, "rollout-strategy",
                      f"{' and '.join(bad)} is neither a whole number >= 0 nor a percentage; "
                      "the API rejects it",
-                     "write an integer (maxSurge: 1) or a quoted percentage (maxUnavailable: \"25%\")")
+                     "write an integer (maxSurge: 1) or a quoted percentage (maxUnavailable: \"25%\")",
+                     api_rejects=True)
             return
         if _is_zero(surge) and _is_zero(unavailable):
             self.add(Severity.ERROR, "rollout-strategy",
                      "maxSurge and maxUnavailable are both 0: the rollout could neither add nor remove "
                      "a pod, and the API rejects it",
-                     "set maxSurge: 1 and keep maxUnavailable: 0")
+                     "set maxSurge: 1 and keep maxUnavailable: 0", api_rejects=True)
             return
         if is_percent(unavailable) and int(str(unavailable)[:-1]) > 100:
             self.add(Severity.ERROR, "rollout-strategy",
                      f"maxUnavailable {unavailable} is above 100%; the API rejects it",
-                     "set maxUnavailable: 0 and maxSurge: 1")
+                     "set maxUnavailable: 0 and maxSurge: 1", api_rejects=True)
             return
         if replicas == 0:
             return
@@ -498,15 +494,16 @@ class _DeploymentCheck:
             if min_available is not None and max_unavailable is not None:
                 self.add(Severity.ERROR, "disruption-budget",
                          f"{ref} sets both minAvailable and maxUnavailable; the API rejects it",
-                         "keep one of them (maxUnavailable: 1 works at any replica count)")
+                         "keep one of them (maxUnavailable: 1 works at any replica count)", api_rejects=True)
                 continue
             value = min_available if min_available is not None else max_unavailable
             if value is None:
                 continue
             if not _valid_int_or_percent(value):
                 self.add(Severity.ERROR, "disruption-budget",
-                         f"{ref}: {value!r} is neither a whole number >= 0 nor a percentage",
-                         "write an integer (maxUnavailable: 1) or a quoted percentage")
+                         f"{ref}: {shorten(value)} is neither a whole number >= 0 nor a percentage; the API "
+                         "rejects it", "write an integer (maxUnavailable: 1) or a quoted percentage",
+                         api_rejects=True)
                 continue
             # The disruption controller rounds both fields up.
             scaled = scaled_value(value, replicas, round_up=True)
@@ -532,10 +529,10 @@ def _pre_stop_seconds(container: Mapping[str, Any]) -> float | None:
     sleep = _dict(pre_stop.get("sleep"))
     seconds = sleep.get("seconds")
     if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        return float(seconds)
+        return float(seconds) if abs(seconds) < 2**63 else math.inf
     command = _dict(pre_stop.get("exec")).get("command")
-    if isinstance(command, list) and command:
-        return _exec_sleep_seconds([str(arg) for arg in command])
+    if isinstance(command, list) and command and all(isinstance(arg, str) for arg in command):
+        return _exec_sleep_seconds(command)
     return 0.0
 
 
@@ -553,8 +550,8 @@ def _exec_sleep_seconds(argv: list[str]) -> float:
 
 def _sleep_arg(arg: str) -> float:
     match = _SLEEP_ARG.match(arg)
-    if match is None:
-        return 0.0
+    if match is None or len(match.group(1)) > _MAX_DIGITS:
+        return 0.0  # not a sleep the harness can read, so it counts as none
     return float(match.group(1)) * _SLEEP_UNITS[match.group(2)]
 
 
@@ -562,8 +559,8 @@ def _valid_int_or_percent(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
-        return value >= 0
-    return is_percent(value)
+        return 0 <= value < 2**31
+    return is_percent(value) and len(value) <= _MAX_DIGITS and not value.endswith("\n")
 
 
 def _is_zero(value: Any) -> bool:

@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import ManifestError
+from harness.safe_yaml import read_yaml, shorten
 
 __all__ = ["K8sObject", "ManifestDocument", "load_documents", "load_manifests", "object_ref"]
 
 K8sObject = dict[str, Any]
 
 _SUFFIXES = (".yaml", ".yml")
+_REF_PART = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +33,17 @@ class ManifestDocument:
 
 
 def object_ref(obj: K8sObject) -> str:
-    """``Kind/name``, the way kubectl names an object."""
+    """``Kind/name``, the way kubectl names an object (cut short when either is absurdly long)."""
     metadata = obj.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
-    return f"{obj.get('kind', '?')}/{name or '?'}"
+    return f"{_part(obj.get('kind'))}/{_part(name)}"
+
+
+def _part(value: Any) -> str:
+    if not value:
+        return "?"
+    text = value if isinstance(value, str) else shorten(value)
+    return text if len(text) <= _REF_PART else text[: _REF_PART - 3] + "..."
 
 
 def load_manifests(directory: Path) -> list[K8sObject]:
@@ -93,34 +100,7 @@ def _manifest_files(directory: Path) -> list[Path]:
 
 
 def _read_file(path: Path) -> list[ManifestDocument]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot read: {exc}", "make the file readable UTF-8 text") from exc
-
-    documents: list[ManifestDocument] = []
-    loader = yaml.SafeLoader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            line = node.start_mark.line + 1 if node is not None else None
-            data = loader.construct_document(node) if node is not None else None
-            if data is None:
-                continue  # an empty document, such as a trailing "---"
-            documents.append(_validate(data, path, line))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        what = exc.problem or exc.context or "invalid YAML"
-        raise ManifestError(
-            f"{where}: YAML syntax error: {what}",
-            "fix the YAML there: check the indentation, a missing ':' or an unquoted value containing ': '",
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: YAML error: {exc}", "fix the file's YAML") from exc
-    finally:
-        loader.dispose()
-    return documents
+    return [_validate(doc.data, path, doc.line) for doc in read_yaml(path, error=ManifestError)]
 
 
 def _validate(data: Any, path: Path, line: int | None) -> ManifestDocument:
@@ -130,17 +110,35 @@ def _validate(data: Any, path: Path, line: int | None) -> ManifestDocument:
             f"{where}: the document is a {type(data).__name__}, not a Kubernetes object",
             "each YAML document must be a mapping with apiVersion, kind and metadata.name",
         )
-    missing = [key for key in ("apiVersion", "kind") if not isinstance(data.get(key), str) or not data[key]]
+    missing = [key for key in ("apiVersion", "kind") if not data.get(key)]
     if missing:
         raise ManifestError(
             f"{where}: the document has no {' or '.join(missing)}",
             "give every document apiVersion and kind (for example apiVersion: apps/v1, kind: Deployment)",
         )
-    metadata = data.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
-    if not isinstance(name, str) or not name:
+    wrong = [f"{key} {shorten(data[key])}" for key in ("apiVersion", "kind") if not isinstance(data[key], str)]
+    if wrong:
         raise ManifestError(
-            f"{where}: the {data['kind']} has no metadata.name",
+            f"{where}: {' and '.join(wrong)} is not a string",
+            "write apiVersion and kind as plain words (for example apiVersion: apps/v1, kind: Deployment)",
+        )
+    kind = _part(data["kind"])
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ManifestError(
+            f"{where}: the {kind}'s metadata is a {type(metadata).__name__}, not a mapping",
+            "write metadata as a mapping holding name (and labels)",
+        )
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if name is None or name == "":
+        raise ManifestError(
+            f"{where}: the {kind} has no metadata.name",
             "set metadata.name; the harness addresses objects by kind and name",
+        )
+    if not isinstance(name, str):
+        raise ManifestError(
+            f"{where}: the {kind}'s metadata.name {shorten(name)} is not a string",
+            "write metadata.name as a lowercase name, such as sample-service (quote it if YAML reads it as a "
+            "number or a boolean)",
         )
     return ManifestDocument(obj=data, path=path, line=line)

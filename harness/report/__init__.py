@@ -17,6 +17,7 @@ from harness.report.markdown import MARKDOWN_FILE, render_markdown, write_markdo
 from harness.report.result_json import RESULT_FILE, read_result_json, verdict_to_json, write_result_json
 from harness.report.terminal import print_verdict, verdict_renderable
 from harness.report.view import ScenarioView, build_views
+from harness.report.writers import write_run_reports
 
 __all__ = [
     "GATE_FILE",
@@ -48,4 +49,5 @@ __all__ = [
     "write_junit",
     "write_markdown_report",
     "write_result_json",
+    "write_run_reports",
 ]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.evidence import TimelineEvent
+from harness.files import write_atomic
 from harness.report.html import HTML_FILE, write_html_report
 from harness.report.junit import write_junit
 from harness.report.markdown import write_markdown_report
@@ -104,10 +105,7 @@ def gate_summary(verdicts: Sequence[Verdict], *, generated: datetime | None = No
 def write_gate_json(out_dir: Path, verdicts: Sequence[Verdict]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / GATE_FILE
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(gate_summary(verdicts), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_atomic(target, json.dumps(gate_summary(verdicts), indent=2) + "\n")
 
 
 def write_gate_reports(out_dir: Path, verdicts: Sequence[Verdict],

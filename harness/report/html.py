@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 
 from harness.evidence import TimelineEvent
+from harness.files import write_atomic
 from harness.report.chart import OUTCOME_LABELS
 from harness.report.view import ScenarioView, build_views, overview
 from harness.verdict import OUTCOMES, Verdict
@@ -58,7 +59,4 @@ def write_html_report(out_dir: Path, verdicts: Sequence[Verdict],
     text = render_html(shown, title=title or default_title(verdicts))
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / HTML_FILE
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_atomic(target, text)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.files import write_atomic
 from harness.verdict import FailedRequest, GateResult, GateStatus, Verdict
 
 __all__ = ["JUNIT_FILE", "junit_document", "junit_testsuite", "junit_xml", "write_junit"]
@@ -34,6 +35,7 @@ _GATE_OUTCOMES: dict[str, frozenset[str]] = {
     "no_connection_errors": frozenset({"refused", "reset", "timeout", "other"}),
     "all_completed": frozenset({"incomplete"}),
     "no_4xx": frozenset({"http_4xx"}),
+    "no_bad_status": frozenset({"bad_status"}),
 }
 
 
@@ -156,7 +158,4 @@ def junit_xml(verdicts: Verdict | Sequence[Verdict]) -> str:
 def write_junit(out: Path, verdicts: Verdict | Sequence[Verdict]) -> Path:
     """Write one JUnit file for one or many scenarios to ``out`` (a directory gets ``junit.xml``)."""
     target = out / JUNIT_FILE if out.is_dir() else out
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(junit_xml(verdicts), encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_atomic(target, junit_xml(verdicts))

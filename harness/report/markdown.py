@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 
 from harness.evidence import TimelineEvent
+from harness.files import write_atomic
 from harness.report.html import HTML_FILE, default_title
 from harness.report.view import ScenarioView, build_views, overview
 from harness.verdict import Verdict
@@ -77,7 +78,4 @@ def write_markdown_report(out_dir: Path, verdicts: Sequence[Verdict],
     text = render_markdown(shown, title=title or default_title(verdicts), html_name=html_name,
                            chart_files=chart_files)
     target = out_dir / MARKDOWN_FILE
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_atomic(target, text)

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness.errors import ConfigError
+from harness.files import write_atomic
 from harness.verdict import Verdict
 
 __all__ = ["RESULT_FILE", "read_result_json", "verdict_to_json", "write_result_json"]
@@ -21,11 +22,7 @@ def verdict_to_json(verdict: Verdict) -> str:
 def write_result_json(out: Path, verdict: Verdict) -> Path:
     """Write the verdict to ``out`` (a run directory gets ``result.json``); return the file written."""
     target = out / RESULT_FILE if out.is_dir() else out
-    tmp = target.with_name(target.name + ".tmp")
-    # Written aside and renamed, so a reader never sees half a verdict.
-    tmp.write_text(verdict_to_json(verdict), encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_atomic(target, verdict_to_json(verdict))
 
 
 def read_result_json(path: Path) -> Verdict:

@@ -48,7 +48,7 @@ def _counts(verdict: Verdict) -> Text:
     outcomes = counts.outcomes
     text = Text()
     text.append(f"{outcomes.total} requests: {outcomes.ok} ok")
-    for name in ("http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other"):
+    for name in ("http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other", "bad_status"):
         n = getattr(outcomes, name)
         if n:
             text.append(", ")

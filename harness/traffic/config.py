@@ -8,7 +8,7 @@ __all__ = ["TrafficConfig"]
 
 
 class TrafficConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     url: str = Field(description="Base URL, e.g. http://127.0.0.1:30080")
     out: str = Field(description="Path of requests.jsonl")
@@ -29,3 +29,17 @@ class TrafficConfig(BaseModel):
         do not all send in the same instant and leave the rest of each period empty."""
         period = self.users / self.rate  # seconds between two requests of one user
         return self.users / min(max(period, 0.1), 10.0)
+
+    @property
+    def users_by_mode(self) -> dict[str, int]:
+        """How many users each connection mode gets; every user sends at ``rate / users``, so these
+        fix each mode's configured rate exactly (the user classes use them as Locust's fixed_count)."""
+        keepalive = round(self.users * self.keepalive_share)
+        if 0 < self.keepalive_share < 1:
+            keepalive = min(max(keepalive, 1), self.users - 1)
+        split = {"keep-alive": keepalive, "new": self.users - keepalive}
+        return {mode: n for mode, n in split.items() if n > 0}
+
+    @property
+    def mode_rates(self) -> dict[str, float]:
+        return {mode: self.rate * n / self.users for mode, n in self.users_by_mode.items()}

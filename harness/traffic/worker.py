@@ -3,31 +3,33 @@
 Run as ``python -m harness.traffic.worker CONFIG_JSON``. Importing locust monkey-patches the whole
 process with gevent, which is why this module is never imported by the harness process itself.
 
-Protocol with the parent: SIGTERM (or SIGINT) means "stop sending, let in-flight requests finish,
-write everything, exit 0". Once a second a status line ``{"status": {...}}`` goes to stdout.
+Protocol with the parent (see ``harness.traffic.protocol``): SIGTERM (or SIGINT) means "stop
+sending, let in-flight requests finish, write everything, exit 0". Once a second a status line goes
+to stdout; the last line is the final report: what was sent per user class and connection mode,
+how many lines were written and the digest of exactly those lines, so that judging can prove the
+records complete and unaltered.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import signal
 import sys
 import time
 import types
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import gevent
 import gevent.event
 import geventhttpclient.client
-from gevent.lock import Semaphore
 from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
 
-from harness.evidence import ConnectionMode, ErrorKind, RequestRecord
+from harness.evidence import ConnectionMode, ErrorKind, LinesDigest, RequestRecord, TrafficReport
 from harness.traffic.classify import classify
 from harness.traffic.config import TrafficConfig
+from harness.traffic.protocol import TrafficStatus, done_line, status_line
 
 # geventhttpclient silently re-sends an idempotent request whose connection broke after it was
 # sent. That retry would hide exactly the loss the harness exists to measure: every request sent
@@ -36,13 +38,32 @@ geventhttpclient.client._may_retry_after_send_error = lambda method: False
 
 # --- shared state of this process ------------------------------------------------------------
 
+
+@dataclass
+class _Tally:
+    """What this process sent and wrote; the final report is made from it."""
+
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    by_user: dict[str, int] = field(default_factory=dict)
+    by_conn: dict[str, int] = field(default_factory=dict)
+    max_seq: int = 0
+    lines: int = 0
+    digest: LinesDigest = field(default_factory=LinesDigest)
+
+    def report(self, ended: Literal["stopped", "max_duration"]) -> TrafficReport:
+        return TrafficReport(sent=self.sent, ok=self.ok, failed=self.failed, by_user=dict(self.by_user),
+                             by_conn=dict(self.by_conn), lines=self.lines, digest=self.digest.hexdigest(),
+                             max_seq=self.max_seq, ended=ended)
+
+
 _CONFIG: TrafficConfig | None = None
 _ids = itertools.count(1)
 _inflight: dict[str, RequestRecord] = {}
 _pending_lines: list[str] = []
-_write_lock = Semaphore()
 _stopping = False
-_counts = {"sent": 0, "ok": 0, "failed": 0}
+_tally = _Tally()
 
 
 def _config() -> TrafficConfig:
@@ -53,10 +74,16 @@ def _config() -> TrafficConfig:
 def _finish(rec: RequestRecord) -> None:
     _inflight.pop(rec.id, None)
     if rec.ok:
-        _counts["ok"] += 1
+        _tally.ok += 1
     else:
-        _counts["failed"] += 1
+        _tally.failed += 1
     _pending_lines.append(rec.to_json())
+
+
+def _count_sent(user: str, mode: ConnectionMode) -> None:
+    _tally.sent += 1
+    _tally.by_user[user] = _tally.by_user.get(user, 0) + 1
+    _tally.by_conn[mode.value] = _tally.by_conn.get(mode.value, 0) + 1
 
 
 class _Recording:
@@ -70,51 +97,79 @@ class _Recording:
         if _stopping:
             return
         cfg = _config()
+        user = type(self).__name__
         if not cfg.record:
-            # The benchmark's baseline: the same user and request, nothing accounted.
-            _counts["sent"] += 1
+            # The benchmark's baseline: the same user and request, nothing recorded.
+            _count_sent(user, self.conn_mode)
             resp = self.client.get(cfg.paths[0], headers={"X-Request-ID": "bench"})
-            _counts["ok" if getattr(resp, "status_code", 0) == 200 else "failed"] += 1
+            ok = getattr(resp, "error", None) is None and 200 <= getattr(resp, "status_code", 0) < 400
+            if ok:
+                _tally.ok += 1
+            else:
+                _tally.failed += 1
             return
-        rid = f"{cfg.run_id}-{next(_ids):08d}"
-        rec = RequestRecord(id=rid, user=type(self).__name__, conn=self.conn_mode,
+        seq = next(_ids)
+        _tally.max_seq = seq
+        rid = f"{cfg.run_id}-{seq:08d}"
+        rec = RequestRecord(id=rid, user=user, conn=self.conn_mode,
                             t_start=time.time(), m_start=time.monotonic(),
                             conn_pod=self.last_pod if self.conn_mode is ConnectionMode.KEEP_ALIVE else None)
         _inflight[rid] = rec
-        _counts["sent"] += 1
+        _count_sent(user, self.conn_mode)
         headers = {"X-Request-ID": rid}
         if self.conn_mode is ConnectionMode.NEW:
             headers["Connection"] = "close"
-        path = cfg.paths[_counts["sent"] % len(cfg.paths)]
+        path = cfg.paths[seq % len(cfg.paths)]
         try:
             resp = self.client.get(path, headers=headers, name=path)
-            rec.m_end, rec.t_end = time.monotonic(), time.time()
-            error = getattr(resp, "error", None)
-            status = int(getattr(resp, "status_code", 0) or 0)
-            if status > 0:
-                rec.status = status
-                rec.pod = resp.headers.get("X-Pod")
-                rec.version = resp.headers.get("X-Version")
-                rec.bytes = len(resp.content or b"")
-                if status >= 500:
-                    rec.detail = (resp.text or "")[:120]
-                if resp.headers.get("Connection", "").lower() == "close" or self.conn_mode is ConnectionMode.NEW:
-                    self.last_pod = None
-                else:
-                    self.last_pod = rec.pod
-            else:
-                rec.error = classify(error) if isinstance(error, BaseException) else ErrorKind.OTHER
-                rec.detail = f"{type(error).__name__}: {error}"[:200] if error else "no response"
-                self.last_pod = None
+            self._record_response(rec, resp)
         except Exception as exc:  # the record must be written whatever the client raised
             rec.m_end, rec.t_end = time.monotonic(), time.time()
+            rec.status = None
             rec.error = classify(exc)
             rec.detail = f"{type(exc).__name__}: {exc}"[:200]
             self.last_pod = None
         _finish(rec)
 
+    def _record_response(self, rec: RequestRecord, resp: Any) -> None:
+        error = getattr(resp, "error", None)
+        if error is not None:
+            # A failure on the connection is a failure even when a status line had arrived.
+            rec.m_end, rec.t_end = time.monotonic(), time.time()
+            code = getattr(resp, "status_code", 0)
+            after = f"after status {code}: " if code else ""
+            rec.error = classify(error) if isinstance(error, BaseException) else ErrorKind.OTHER
+            rec.detail = f"{after}{type(error).__name__}: {error}"[:200]
+            self.last_pod = None
+            return
+        status = resp.status_code
+        body = resp.content or b""  # reading the body can fail too; the caller records that
+        rec.m_end, rec.t_end = time.monotonic(), time.time()
+        headers = resp.headers
+        length = headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) != len(body) and status not in (204, 304):
+            rec.error = ErrorKind.RESET
+            rec.detail = f"status {status}, body cut short: {len(body)} of {length} bytes"
+            self.last_pod = None
+            return
+        if type(status) is not int:
+            rec.error = ErrorKind.OTHER
+            rec.detail = f"the client reported status {status!r}, not an integer"[:200]
+            self.last_pod = None
+            return
+        rec.status = status  # exactly as received: judging decides what counts as an answer
+        rec.pod = headers.get("X-Pod")
+        rec.version = headers.get("X-Version")
+        rec.bytes = len(body)
+        if not 200 <= status < 400:
+            rec.detail = body[:120].decode("utf-8", errors="replace")
+        if headers.get("Connection", "").lower() == "close" or self.conn_mode is ConnectionMode.NEW:
+            self.last_pod = None
+        else:
+            self.last_pod = rec.pod
 
-def _user_class(name: str, mode: ConnectionMode, share: float, cfg: TrafficConfig) -> type:
+
+def _user_class(name: str, mode: ConnectionMode, count: int, cfg: TrafficConfig) -> type:
     """A Locust user class of one connection mode; each user runs at an equal share of the rate."""
 
     def hit(self: _Recording) -> None:
@@ -126,46 +181,52 @@ def _user_class(name: str, mode: ConnectionMode, share: float, cfg: TrafficConfi
         "network_timeout": cfg.timeout_s,
         "connection_timeout": cfg.connect_timeout_s,
         "concurrency": 1,
-        "weight": max(1, round(share * 100)),
+        "fixed_count": count,
         "hit": task(hit),
     }
     # types.new_class lets Locust's metaclass collect the task, as a class statement would.
     return types.new_class(name, (_Recording, FastHttpUser), exec_body=lambda ns: ns.update(namespace))
 
 
+_CLASS_NAMES = {ConnectionMode.KEEP_ALIVE: "KeepAliveUser", ConnectionMode.NEW: "NewConnectionUser"}
+
+
 def _user_classes(cfg: TrafficConfig) -> list[type]:
-    classes: list[type] = []
-    if cfg.keepalive_share > 0:
-        classes.append(_user_class("KeepAliveUser", ConnectionMode.KEEP_ALIVE, cfg.keepalive_share, cfg))
-    if cfg.keepalive_share < 1:
-        classes.append(_user_class("NewConnectionUser", ConnectionMode.NEW, 1 - cfg.keepalive_share, cfg))
-    return classes
+    return [_user_class(_CLASS_NAMES[ConnectionMode(mode)], ConnectionMode(mode), count, cfg)
+            for mode, count in cfg.users_by_mode.items()]
 
 
 @dataclass
 class _Writer:
+    """Appends the finished records to the file, and feeds exactly those bytes to the digest."""
+
     path: str
+    stop: gevent.event.Event = field(default_factory=gevent.event.Event)
 
     def run(self) -> None:
-        with open(self.path, "a", encoding="utf-8") as fh:
-            while True:
-                gevent.sleep(0.25)
+        with open(self.path, "ab") as fh:
+            while not self.stop.wait(0.25):
                 self.flush(fh)
+            self.flush(fh)
 
     @staticmethod
     def flush(fh: Any) -> None:
         if not _pending_lines:
             return
-        with _write_lock:
-            lines = _pending_lines[:]
-            del _pending_lines[: len(lines)]
-        fh.write("\n".join(lines) + "\n")
+        # No switch to another greenlet can happen between these two statements.
+        lines = _pending_lines[:]
+        del _pending_lines[: len(lines)]
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        fh.write(data)
         fh.flush()
+        _tally.digest.update(data)
+        _tally.lines += len(lines)
 
 
 def _status(rps: float) -> None:
-    line = {"status": {**_counts, "inflight": len(_inflight), "rps": round(rps, 1), "m": time.monotonic()}}
-    sys.stdout.write(json.dumps(line) + "\n")
+    status = TrafficStatus(sent=_tally.sent, ok=_tally.ok, failed=_tally.failed, inflight=len(_inflight),
+                           rps=round(rps, 1), m=time.monotonic(), by_conn=dict(_tally.by_conn))
+    sys.stdout.write(status_line(status))
     sys.stdout.flush()
 
 
@@ -177,7 +238,8 @@ def main(argv: list[str]) -> int:
     env = Environment(user_classes=_user_classes(cfg), host=cfg.url, events=events,
                       stop_timeout=cfg.timeout_s + 2, catch_exceptions=True)
     runner = env.create_local_runner()
-    writer_greenlet = gevent.spawn(_Writer(cfg.out).run)
+    writer = _Writer(cfg.out)
+    writer_greenlet = gevent.spawn(writer.run)
     stop_requested = gevent.event.Event()
 
     def request_stop(*_: Any) -> None:
@@ -188,11 +250,13 @@ def main(argv: list[str]) -> int:
     runner.start(cfg.users, spawn_rate=cfg.spawn_rate)
     last_sent, last_m = 0, time.monotonic()
     deadline = time.monotonic() + cfg.max_duration_s
-    while not stop_requested.wait(1.0):
+    ended: Literal["stopped", "max_duration"] = "stopped"
+    while not stop_requested.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
         now = time.monotonic()
-        _status((_counts["sent"] - last_sent) / max(now - last_m, 1e-6))
-        last_sent, last_m = _counts["sent"], now
+        _status((_tally.sent - last_sent) / max(now - last_m, 1e-6))
+        last_sent, last_m = _tally.sent, now
         if now >= deadline:
+            ended = "max_duration"
             break
     # Stop sending; requests already sent finish (or time out) before the users are stopped.
     _stopping = True
@@ -200,16 +264,17 @@ def main(argv: list[str]) -> int:
     while _inflight and time.monotonic() < drain_deadline:
         gevent.sleep(0.05)
     runner.quit()
-    writer_greenlet.kill()
     # Anything still in flight now was sent and never answered: it is recorded, not dropped.
     for rec in list(_inflight.values()):
         rec.error = ErrorKind.INCOMPLETE
         rec.detail = "no response when traffic stopped"
         _finish(rec)
-    with open(cfg.out, "a", encoding="utf-8") as fh:
-        _Writer.flush(fh)
+    writer.stop.set()
+    writer_greenlet.join()
+    if not writer_greenlet.successful():
+        raise RuntimeError(f"writing {cfg.out} failed: {writer_greenlet.exception}")
     _status(0.0)
-    sys.stdout.write(json.dumps({"done": _counts}) + "\n")
+    sys.stdout.write(done_line(_tally.report(ended)))
     sys.stdout.flush()
     return 0
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.evidence import TimelineEvent, TimelineKind
+from harness.evidence import TimelineEvent
+from harness.verdict.accounting import records_accounted
+from harness.verdict.coverage import observers_complete
 from harness.verdict.model import GateConfig, GateResult, GateStatus, RunFacts
 from harness.verdict.summary import RequestSummary
-from harness.verdict.timeline import first_disruption_start, observer_gaps, pod_changes_after
+from harness.verdict.timeline import first_disruption_start, pod_changes_after
 
 __all__ = [
     "DEFAULT_GATES",
@@ -24,8 +26,10 @@ __all__ = [
     "min_traffic",
     "no_4xx",
     "no_5xx",
+    "no_bad_status",
     "no_connection_errors",
     "observers_complete",
+    "records_accounted",
     "records_readable",
     "rollout_completed",
 ]
@@ -127,6 +131,16 @@ def no_5xx(evidence: Evidence, config: GateConfig) -> GateResult:
     codes = ", ".join(f"{n}x {code}" for code, n in by_status.items() if code.startswith("5"))
     return _loss_gate("no_5xx", evidence, config, outcomes=("http_5xx",), what="got a 5xx response",
                       breakdown=codes)
+
+
+def no_bad_status(evidence: Evidence, config: GateConfig) -> GateResult:
+    """A status that is no final HTTP answer (0, 1xx, 600 and above, or not an integer) is a failure
+    of its own: the client got something, but not a response."""
+    by_status = evidence.summary.counts.by_status
+    codes = ", ".join(f"{n}x {code}" for code, n in by_status.items()
+                      if not (code.isdigit() and 200 <= int(code) < 600))
+    return _loss_gate("no_bad_status", evidence, config, outcomes=("bad_status",),
+                      what="got a status that is no HTTP answer", breakdown=codes)
 
 
 def no_connection_errors(evidence: Evidence, config: GateConfig) -> GateResult:
@@ -277,28 +291,6 @@ def latency_during_disruption(evidence: Evidence, config: GateConfig) -> GateRes
                       numbers=numbers)
 
 
-def observers_complete(evidence: Evidence, config: GateConfig) -> GateResult:
-    """The harness saw the whole run: a gap in the timeline or a harness failure means events or
-    requests may be missing, and a verdict on partial evidence must not pass."""
-    name = "observers_complete"
-    gaps = observer_gaps(evidence.timeline)
-    errors = evidence.harness_errors
-    pods_seen = any(e.kind is TimelineKind.POD for e in evidence.timeline)
-    numbers: dict[str, float | int | str | bool | None] = {
-        "gaps": len(gaps), "harness_errors": len(errors), "pod_events": pods_seen,
-    }
-    problems = [f"observer gap in {g.data.get('resource') or g.name} at {_at(evidence, g.m)}"
-                + (f": {g.data['detail']}" if g.data.get("detail") else "") for g in gaps]
-    problems.extend(errors)
-    if not pods_seen:
-        problems.append("the observers recorded no pod at all")
-    if problems:
-        return GateResult(name=name, status=GateStatus.ERROR, reason="; ".join(problems), numbers=numbers)
-    return GateResult(name=name, status=GateStatus.PASS,
-                      reason=f"{len(evidence.timeline)} timeline events, no observer gap, no harness error",
-                      numbers=numbers)
-
-
 def records_readable(evidence: Evidence, config: GateConfig) -> GateResult:
     malformed = evidence.summary.counts.malformed_lines
     numbers: dict[str, float | int | str | bool | None] = {"malformed_lines": malformed}
@@ -312,6 +304,7 @@ def records_readable(evidence: Evidence, config: GateConfig) -> GateResult:
 
 DEFAULT_GATES: tuple[Gate, ...] = (
     no_5xx,
+    no_bad_status,
     no_connection_errors,
     all_completed,
     no_4xx,
@@ -321,4 +314,5 @@ DEFAULT_GATES: tuple[Gate, ...] = (
     latency_during_disruption,
     observers_complete,
     records_readable,
+    records_accounted,
 )

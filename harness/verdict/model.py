@@ -12,11 +12,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import ConfigError
+from harness.evidence import TrafficReport
 
 __all__ = [
     "RUN_FILE",
     "Bucket",
     "Counts",
+    "DisruptedPod",
     "FailedRequest",
     "GateConfig",
     "GateResult",
@@ -42,6 +44,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _Facts(_Model):
+    # What a run is judged by: a NaN or an infinity in it would make every comparison meaningless.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
 class GateStatus(StrEnum):
     PASS = "PASS"
     FAIL = "FAIL"
@@ -50,14 +57,22 @@ class GateStatus(StrEnum):
     SKIPPED = "SKIPPED"
 
 
-class RolloutFacts(_Model):
+class RolloutFacts(_Facts):
     completed: bool
     deadline_s: float | None = None
     duration_s: float | None = None
     error: str | None = None  # e.g. "ProgressDeadlineExceeded"
 
 
-class RunFacts(_Model):
+class DisruptedPod(_Facts):
+    """When a pod the disruption took away was gone: deleted, and its containers no longer running."""
+
+    deleted_m: float | None = None  # time.monotonic() when its deletion was seen
+    containers_gone_m: float | None = None  # time.monotonic() when no container of it ran any more
+    how: Literal["runtime", "grace-bound", "unknown"] = "unknown"  # what containers_gone_m rests on
+
+
+class RunFacts(_Facts):
     """What only the orchestrator knows about a run."""
 
     scenario: str
@@ -78,16 +93,28 @@ class RunFacts(_Model):
     # Monotonic [start, end] intervals of the disruption. When None they are derived from the
     # timeline's action events (see ``harness.verdict.timeline.disruption_windows``).
     disruption_windows: list[tuple[float, float]] | None = None
+    # The traffic process's own final counts; None when it sent none (judging is then ERROR).
+    traffic: TrafficReport | None = None
+    # The configured connection modes (e.g. ["keep-alive", "new"]), total rate and rate per mode.
+    connection_modes: list[str] = Field(default_factory=list)
+    rate_rps: float | None = Field(default=None, gt=0)
+    mode_rates: dict[str, float] = Field(default_factory=dict)
+    # Pod name -> when it was gone, for every pod the disruption took away.
+    disrupted_pods: dict[str, DisruptedPod] = Field(default_factory=dict)
 
 
-class GateConfig(_Model):
+class GateConfig(_Facts):
     min_requests: int = Field(default=100, ge=0)
     min_rate_rps: float | None = Field(default=None, ge=0)
     latency_p99_ms_during_disruption: float | None = Field(default=None, gt=0)
     # Error budget: when either is set, the loss gates pass while the total loss stays within it.
     max_failed_requests: int | None = Field(default=None, ge=0)
-    max_failed_ratio: float | None = Field(default=None, ge=0, le=1)
-    allow_4xx: bool = True
+    # Below 1: a "budget" of every request would be no gate at all.
+    max_failed_ratio: float | None = Field(default=None, ge=0, lt=1)
+    # Only 2xx and 3xx are answers unless a scenario says 4xx are expected too.
+    allow_4xx: bool = False
+    # Traffic through a disruption must reach this share of its configured rate, per mode.
+    min_flow_share: float = Field(default=0.8, gt=0, le=1)
     # Which old pods the disruption must have replaced: a rollout replaces all, a pod kill one,
     # a scale-up none.
     disruption_replaces: Literal["all", "any", "none"] = "all"
@@ -99,7 +126,7 @@ class GateConfig(_Model):
         return self.max_failed_requests is not None or self.max_failed_ratio is not None
 
 
-class RunRecord(_Model):
+class RunRecord(_Facts):
     """``run.json``: everything besides the two evidence files that judging a run needs."""
 
     schema_version: Literal[1] = 1
@@ -140,7 +167,7 @@ def read_run_record(path: Path) -> RunRecord:
 class OutcomeCounts(_Model):
     """Requests by what happened to them. Every request lands in exactly one field."""
 
-    ok: int = 0  # a response below 400
+    ok: int = 0  # a 2xx or 3xx response
     http_4xx: int = 0
     http_5xx: int = 0
     refused: int = 0
@@ -148,18 +175,19 @@ class OutcomeCounts(_Model):
     timeout: int = 0
     incomplete: int = 0  # sent, never answered: error "incomplete", or no end/status recorded
     other: int = 0
+    bad_status: int = 0  # a status that is no final HTTP answer: 0, 1xx, 600 and above, not an integer
 
     @property
     def total(self) -> int:
         return (self.ok + self.http_4xx + self.http_5xx + self.refused + self.reset + self.timeout
-                + self.incomplete + self.other)
+                + self.incomplete + self.other + self.bad_status)
 
     @property
     def connection_errors(self) -> int:
         return self.refused + self.reset + self.timeout + self.other
 
-    def failed(self, *, allow_4xx: bool = True) -> int:
-        return (self.http_5xx + self.connection_errors + self.incomplete
+    def failed(self, *, allow_4xx: bool = False) -> int:
+        return (self.http_5xx + self.connection_errors + self.incomplete + self.bad_status
                 + (0 if allow_4xx else self.http_4xx))
 
 
@@ -268,7 +296,7 @@ class FailedRequest(_Model):
     going_pods: list[str] = Field(default_factory=list)
 
     def describe(self) -> str:
-        what = self.error or f"HTTP {self.status}"
+        what = self.error or (f"HTTP {self.status}" if self.status is not None else "bad status")
         if self.detail:
             what = f"{what} ({self.detail})"
         via = {"pod": "answered by", "conn_pod": "connection last answered by", "unknown": "pod"}

@@ -1,7 +1,12 @@
 """One streaming pass over the request records.
 
 A run can hold millions of requests, so nothing here keeps a list of them: counts, per-bucket
-counts, a bounded latency digest and the first N failing records are all the verdict needs.
+counts, a bounded latency digest, the first N failing records, which ids were seen (one byte per id)
+and the digest of the lines are all the verdict needs.
+
+A line is malformed (counted, never judged) when it is no JSON object of a request, or when a time
+in it is not a finite number, or when its answer ended (monotonic clock) before it started. Only the
+monotonic times are held to that order: the wall clock may be stepped during a run.
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness.evidence import ConnectionMode, ErrorKind, RequestRecord
+from harness.evidence import ConnectionMode, ErrorKind, LinesDigest, RequestRecord, file_digest
 from harness.log import get_logger
+from harness.verdict.ids import DEFAULT_SEQ_LIMIT, IdTally
 from harness.verdict.model import Bucket, Counts, LatencyStats, OutcomeCounts
 
 __all__ = [
@@ -35,9 +42,9 @@ __all__ = [
 
 # Column order of every per-outcome counter; names are OutcomeCounts fields.
 OUTCOMES: tuple[str, ...] = (
-    "ok", "http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other",
+    "ok", "http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other", "bad_status",
 )
-_OK, _H4, _H5, _INCOMPLETE = 0, 1, 2, 6
+_OK, _H4, _H5, _INCOMPLETE, _BAD = 0, 1, 2, 6, 8
 _ERROR_COLUMN: dict[str, int] = {
     ErrorKind.REFUSED.value: 3,
     ErrorKind.RESET.value: 4,
@@ -51,22 +58,29 @@ log = get_logger(__name__)
 _FIRST_FAILING = _H5  # columns from here on are failures whatever the gate settings
 
 
-def classify(status: int | None, error: str | None, m_end: float | None) -> str:
-    """The outcome (an OutcomeCounts field) of one request."""
+def classify(status: object, error: str | None, m_end: float | None) -> str:
+    """The outcome (an OutcomeCounts field) of one request. ``status`` as recorded: only an integer
+    is a status, and only 200-599 an HTTP answer."""
     return OUTCOMES[_column(status, error, m_end)]
 
 
-def _column(status: int | None, error: str | None, m_end: float | None) -> int:
+def _column(status: object, error: str | None, m_end: float | None) -> int:
     if error is not None:
         return _ERROR_COLUMN[error]
-    if status is None or m_end is None:
+    if status is None:
         # No answer recorded: the request was still in flight when the record was written.
         return _INCOMPLETE
-    if status >= 500:
+    if type(status) is not int:
+        return _BAD
+    if m_end is None:
+        return _INCOMPLETE
+    if 200 <= status < 400:
+        return _OK
+    if 500 <= status < 600:
         return _H5
-    if status >= 400:
+    if 400 <= status < 500:
         return _H4
-    return _OK
+    return _BAD
 
 
 class LatencyDigest:
@@ -182,6 +196,14 @@ class RequestSummary:
     keep: int = 20
     # Wall clock minus monotonic clock of the sending process, from the earliest record.
     clock_offset_s: float | None = None
+    # Connection mode -> {floor(m_start): requests started in that second}.
+    starts_by_conn: dict[str, dict[int, int]] = field(default_factory=dict)
+    # The sequence numbers the records' ids hold.
+    ids: IdTally = field(default_factory=IdTally)
+    # LinesDigest of requests.jsonl and its number of non-empty lines (for records given in memory:
+    # of the lines the traffic process would have written for them).
+    digest: str | None = None
+    lines: int | None = None
 
     def bucket_list(self, origin_m: float | None = None) -> list[Bucket]:
         origin = self.counts.first_m if origin_m is None else origin_m
@@ -212,17 +234,18 @@ def _add_counts(into: dict[_K, int], more: dict[_K, int]) -> None:
         into[key] = into.get(key, 0) + n
 
 
-# One request as the hot loop wants it: m_start, m_end, status, error, conn, user, pod, version,
-# t_start, and the record (or its raw dict, turned into a record only if it is kept).
-_Row = tuple[float, float | None, int | None, str | None, str, str, str | None, str | None, float,
-             "RequestRecord | dict[str, Any]"]
+# One request as the hot loop wants it: m_start, m_end, status (as recorded), error, conn, user, pod,
+# version, t_start, t_end, id, and the record (or its raw dict, turned into a record only if kept).
+_Row = tuple[float, float | None, object, str | None, str, str, str | None, str | None, float, float | None,
+             object, "RequestRecord | dict[str, Any]"]
+_INF = math.inf
 
 
 class _Accumulator:
     """The mutable state of one pass."""
 
     def __init__(self, *, disruption_windows: Sequence[tuple[float, float]], first_failures: int,
-                 bucket_s: float) -> None:
+                 bucket_s: float, seq_limit: int = DEFAULT_SEQ_LIMIT) -> None:
         if bucket_s <= 0:
             raise ValueError(f"bucket_s must be positive, got {bucket_s}")
         self.windows = sorted((float(a), float(b)) for a, b in disruption_windows)
@@ -233,6 +256,7 @@ class _Accumulator:
         # (connection mode, user class) -> counts per OUTCOMES column; one lookup serves both.
         self.by_class: dict[tuple[str, str], list[int]] = {}
         self.by_status: dict[int, int] = {}
+        self.by_odd_status: dict[str, int] = {}  # statuses that are not integers, by their JSON text
         self.by_pod: dict[str, int] = {}
         self.by_version: dict[str, int] = {}
         self.span_first = [math.inf] * len(OUTCOMES)
@@ -249,6 +273,8 @@ class _Accumulator:
         self.client_errors: list[tuple[float, int, RequestRecord]] = []
         self.seq = 0
         self.malformed = 0
+        self.starts_by_conn: dict[str, dict[int, int]] = {}
+        self.ids = IdTally(seq_limit)
 
     def consume(self, rows: Iterable[_Row]) -> None:
         """Fold rows into the counters. This loop runs once per request, so it works on local
@@ -266,32 +292,73 @@ class _Accumulator:
         n_latency, max_ms = 0, self.latency.max_ms
         error_column = _ERROR_COLUMN
         seq = self.seq
+        malformed = 0  # the reader counts its own in self.malformed as the rows are drawn
         first_m, first_t, last_m, last_end_m = self.first_m, self.first_t, self.last_m, self.last_end_m
-        for m_start, m_end, status, error, conn, user, pod, version, t_start, source in rows:
+        starts_by_conn = self.starts_by_conn
+        ids = self.ids
+        seen, seq_limit, ids_valid = ids.seen, ids.limit, 0
+        for m_start, m_end, status, error, conn, user, pod, version, t_start, t_end, rid, source in rows:
             seq += 1
+            # x - x is 0.0 for a finite number and NaN (truthy) for NaN or an infinity.
+            if (m_start - m_start) or (t_start - t_start) or (t_end is not None and (t_end - t_end)):
+                malformed += 1
+                continue
+            if m_end is not None and not 0.0 <= m_end - m_start < _INF:
+                malformed += 1  # an answer before its request, or a time that is not finite
+                continue
             if error is not None:
                 col = error_column[error]
-            elif status is None or m_end is None:
-                col = _INCOMPLETE  # no answer recorded: still in flight when the record was written
-            elif status >= 500:
-                col = _H5
-            elif status >= 400:
-                col = _H4
+            elif type(status) is int:
+                if m_end is None:
+                    col = _INCOMPLETE  # no end recorded: still in flight when the record was written
+                elif 200 <= status < 400:
+                    col = _OK
+                elif 500 <= status < 600:
+                    col = _H5
+                elif 400 <= status < 500:
+                    col = _H4
+                else:
+                    col = _BAD
+                by_status[status] = by_status.get(status, 0) + 1
+            elif status is None:
+                col = _INCOMPLETE  # no answer recorded
             else:
-                col = _OK
+                col = _BAD
+                self._odd_status(status)
             outcomes[col] += 1
+
+            if type(rid) is str:
+                cut = rid.rfind("-") + 1
+                tail = rid[cut:]
+                if tail.isdigit() and tail.isascii() and 0 < (n := int(tail)) < seq_limit:
+                    if n >= len(seen):
+                        ids.grow(n)
+                        seen = ids.seen
+                    mark = seen[n]
+                    if mark < 2:
+                        seen[n] = mark + 1
+                    ids_valid += 1
+                    if ids.prefix is None:
+                        ids.prefix = rid[:max(0, cut - 1)]
+                else:
+                    ids.odd_id(rid)
+            else:
+                ids.odd_id(rid)
+            per_second = starts_by_conn.get(conn)
+            if per_second is None:
+                per_second = starts_by_conn[conn] = {}
+            second = int(m_start // 1.0)
+            per_second[second] = per_second.get(second, 0) + 1
 
             index = int(m_start // bucket_s)
             row = buckets.get(index)
             if row is None:
-                row = buckets[index] = [0, 0, 0, 0, 0, 0, 0, 0]
+                row = buckets[index] = [0, 0, 0, 0, 0, 0, 0, 0, 0]
             row[col] += 1
             row = by_class.get((conn, user))
             if row is None:
-                row = by_class[conn, user] = [0, 0, 0, 0, 0, 0, 0, 0]
+                row = by_class[conn, user] = [0, 0, 0, 0, 0, 0, 0, 0, 0]
             row[col] += 1
-            if status is not None:
-                by_status[status] = by_status.get(status, 0) + 1
             if pod is not None:
                 by_pod[pod] = by_pod.get(pod, 0) + 1
             if version is not None:
@@ -304,7 +371,7 @@ class _Accumulator:
             if m_end is not None:
                 if m_end > last_end_m:  # noqa: PLR1730 - as above
                     last_end_m = m_end
-                if col <= _H5:
+                if col <= _H5:  # an HTTP answer: ok, 4xx or 5xx
                     ms = (m_end - m_start) * 1000.0
                     n_latency += 1
                     if ms > max_ms:  # noqa: PLR1730 - as above
@@ -321,9 +388,15 @@ class _Accumulator:
             elif col == _H4:
                 self._keep(self.client_errors, m_start, seq, source)
         self.seq = seq
+        self.malformed += malformed
+        ids.valid += ids_valid
         self.first_m, self.first_t, self.last_m, self.last_end_m = first_m, first_t, last_m, last_end_m
         self.latency.count += n_latency
         self.latency.max_ms = max_ms
+
+    def _odd_status(self, status: object) -> None:
+        key = json.dumps(status)[:40]
+        self.by_odd_status[key] = self.by_odd_status.get(key, 0) + 1
 
     def _failure(self, col: int, m_start: float, seq: int, source: RequestRecord | dict[str, Any]) -> None:
         self.span_first[col] = min(self.span_first[col], m_start)
@@ -352,6 +425,10 @@ class _Accumulator:
         _add_rows(self.buckets, other.buckets)
         _add_rows(self.by_class, other.by_class)
         _add_counts(self.by_status, other.by_status)
+        _add_counts(self.by_odd_status, other.by_odd_status)
+        for conn, seconds in other.starts_by_conn.items():
+            _add_counts(self.starts_by_conn.setdefault(conn, {}), seconds)
+        self.ids.merge(other.ids)
         _add_counts(self.by_pod, other.by_pod)
         _add_counts(self.by_version, other.by_version)
         if other.first_m < self.first_m:
@@ -376,6 +453,10 @@ class _Accumulator:
         for status, n in sorted(self.by_status.items()):
             cls = f"{status // 100}xx"
             by_status_class[cls] = by_status_class.get(cls, 0) + n
+        if self.by_odd_status:
+            by_status_class["not an integer"] = sum(self.by_odd_status.values())
+        by_status = {str(k): v for k, v in sorted(self.by_status.items())}
+        by_status.update(sorted(self.by_odd_status.items()))
         # "incomplete" here also holds records with no error but no answer recorded either.
         by_error_kind = {
             kind: self.outcomes[col] for kind, col in _ERROR_COLUMN.items() if self.outcomes[col]
@@ -392,7 +473,7 @@ class _Accumulator:
         have = self.first_m != math.inf
         counts = Counts(
             outcomes=counts_of(self.outcomes),
-            by_status={str(k): v for k, v in sorted(self.by_status.items())},
+            by_status=by_status,
             by_status_class=by_status_class,
             by_error_kind=dict(sorted(by_error_kind.items())),
             by_conn={k: counts_of(v) for k, v in sorted(by_conn.items())},
@@ -420,6 +501,9 @@ class _Accumulator:
             disruption_windows=list(self.windows),
             keep=self.keep,
             clock_offset_s=None if self.first_t is None else self.first_t - self.first_m,
+            starts_by_conn={conn: dict(sorted(seconds.items()))
+                            for conn, seconds in sorted(self.starts_by_conn.items())},
+            ids=self.ids,
         )
 
 
@@ -432,16 +516,28 @@ def summarize_requests(
     malformed: int = 0,
 ) -> RequestSummary:
     """Aggregate request records in one pass. ``malformed`` carries the count of lines a reader
-    could not turn into records, so the summary still accounts for them."""
+    could not turn into records, so the summary still accounts for them. The digest is that of the
+    lines the traffic process writes for these records."""
     acc = _Accumulator(disruption_windows=disruption_windows, first_failures=first_failures,
                        bucket_s=bucket_s)
-    acc.consume(
-        (rec.m_start, rec.m_end, rec.status, None if rec.error is None else rec.error.value,
-         rec.conn.value, rec.user, rec.pod, rec.version, rec.t_start, rec)
-        for rec in records
-    )
+    digest = LinesDigest()
+
+    def rows() -> Iterator[_Row]:
+        for rec in records:
+            digest.update((rec.to_json() + "\n").encode("utf-8"))
+            yield _row_of(rec)
+
+    acc.consume(rows())
     acc.malformed += malformed
-    return acc.finish()
+    summary = acc.finish()
+    summary.digest, summary.lines = digest.hexdigest(), digest.total_lines + malformed
+    return summary
+
+
+def _row_of(rec: RequestRecord) -> _Row:
+    status: object = rec.status if rec.status_text is None else json.loads(rec.status_text)
+    return (rec.m_start, rec.m_end, status, None if rec.error is None else rec.error.value,
+            rec.conn.value, rec.user, rec.pod, rec.version, rec.t_start, rec.t_end, rec.id, rec)
 
 
 def summarize_requests_file(
@@ -458,16 +554,32 @@ def summarize_requests_file(
 
     Parsing JSON is most of the cost, so a large file is split into byte ranges judged by
     ``workers`` processes (default: one per available CPU, up to four, for files of 64 MB and
-    more) and the partial results are merged; the result is the same as a single pass.
+    more) and the partial results are merged; the result is the same as a single pass. The digest
+    needs the lines in order: one thread hashes the whole file meanwhile (hashlib runs without the
+    interpreter lock, so this costs little time).
     """
-    params = _Params(windows=tuple((float(a), float(b)) for a, b in disruption_windows),
-                     keep=first_failures, bucket_s=bucket_s)
     size = path.stat().st_size
+    params = _Params(windows=tuple((float(a), float(b)) for a, b in disruption_windows),
+                     keep=first_failures, bucket_s=bucket_s, seq_limit=size // _MIN_LINE_BYTES + 2)
+    hashed: list[tuple[str, int]] = []
+    hasher = threading.Thread(target=lambda: hashed.append(file_digest(path)), name="requests-digest",
+                              daemon=True)
+    hasher.start()
     n = default_workers(size) if workers is None else max(1, workers)
     if n == 1:
-        return _scan(path, 0, size, 0, params).finish()
-    bounds = [size * i // n for i in range(n + 1)]
-    return _scan_in_workers(path, bounds, params).finish()
+        acc = _scan(path, 0, size, 0, params)
+    else:
+        acc = _scan_in_workers(path, [size * i // n for i in range(n + 1)], params)
+    hasher.join()
+    summary = acc.finish()
+    if hashed:  # empty only if reading the file failed in the thread; then there is no digest
+        summary.digest, summary.lines = hashed[0]
+    return summary
+
+
+# No valid record line is shorter (``{"id":"","t_start":0,"m_start":0}`` has 34 bytes), so a file
+# of n bytes holds fewer than n / 16 records and no seq above that can be part of a complete set.
+_MIN_LINE_BYTES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +587,7 @@ class _Params:
     windows: tuple[tuple[float, float], ...]
     keep: int
     bucket_s: float
+    seq_limit: int = DEFAULT_SEQ_LIMIT
 
 
 _PARALLEL_MIN_BYTES = 64 * 1024 * 1024
@@ -509,7 +622,8 @@ def _scan_in_workers(path: Path, bounds: list[int], params: _Params) -> _Accumul
     workers: list[tuple[int, subprocess.Popen[bytes]]] = []
     for chunk in range(1, len(bounds) - 1):
         job = json.dumps({"path": str(path), "start": bounds[chunk], "end": bounds[chunk + 1], "chunk": chunk,
-                          "windows": params.windows, "keep": params.keep, "bucket_s": params.bucket_s})
+                          "windows": params.windows, "keep": params.keep, "bucket_s": params.bucket_s,
+                          "seq_limit": params.seq_limit})
         try:
             proc = subprocess.Popen([sys.executable, "-c", _WORKER_CODE, root, job],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -542,7 +656,7 @@ def _scan_in_workers(path: Path, bounds: list[int], params: _Params) -> _Accumul
 def _worker_main(job_json: str) -> None:
     job = json.loads(job_json)
     params = _Params(windows=tuple((float(a), float(b)) for a, b in job["windows"]), keep=int(job["keep"]),
-                     bucket_s=float(job["bucket_s"]))
+                     bucket_s=float(job["bucket_s"]), seq_limit=int(job["seq_limit"]))
     acc = _scan(Path(job["path"]), int(job["start"]), int(job["end"]), int(job["chunk"]), params)
     sys.stdout.buffer.write(pickle.dumps(acc, protocol=pickle.HIGHEST_PROTOCOL))
     sys.stdout.buffer.flush()
@@ -551,7 +665,7 @@ def _worker_main(job_json: str) -> None:
 def _scan(path: Path, start: int, end: int, chunk: int, params: _Params) -> _Accumulator:
     """Fold the lines that begin in byte range [start, end) of ``path``."""
     acc = _Accumulator(disruption_windows=params.windows, first_failures=params.keep,
-                       bucket_s=params.bucket_s)
+                       bucket_s=params.bucket_s, seq_limit=params.seq_limit)
     acc.seq = chunk << _SEQ_SHIFT
     acc.consume(_rows_from_lines(_lines_between(path, start, end), acc))
     return acc
@@ -574,7 +688,8 @@ def _lines_between(path: Path, start: int, end: int) -> Iterator[bytes]:
 def _rows_from_lines(lines: Iterable[bytes], acc: _Accumulator) -> Iterator[_Row]:
     """Rows from JSON lines. Lines in the shape the traffic process writes take a fast path; any
     other line goes through ``RequestRecord.from_dict``, so what counts as malformed (and is counted
-    in ``acc.malformed``) is what ``read_requests`` would skip, plus lines that are not UTF-8."""
+    in ``acc.malformed``) is what ``read_requests`` would skip, plus lines that are not UTF-8. The
+    status is passed on as recorded: classifying it is the hot loop's job."""
     loads = json.loads
     conn_modes = _CONN_MODES
     error_kinds = _ERROR_COLUMN
@@ -583,8 +698,7 @@ def _rows_from_lines(lines: Iterable[bytes], acc: _Accumulator) -> Iterator[_Row
             continue
         try:
             d = loads(line)
-            if "id" not in d:
-                raise KeyError("id")
+            rid = d["id"]
             # "+ 0.0" accepts exactly the ints and floats JSON gives and is cheaper than float().
             m_start = d["m_start"] + 0.0
             t_start = d["t_start"] + 0.0
@@ -594,12 +708,16 @@ def _rows_from_lines(lines: Iterable[bytes], acc: _Accumulator) -> Iterator[_Row
             t_end = d.get("t_end")
             if t_end is not None:
                 t_end += 0.0
-            status = d.get("status")
             error = d.get("error")
             conn = d.get("conn", "keep-alive")
             user = d.get("user", "")
-            if ((status is not None and type(status) is not int) or type(user) is not str
-                    or type(d.get("bytes", 0)) is not int):
+            pod = d.get("pod")
+            version = d.get("version")
+            if (type(rid) is not str or type(user) is not str or type(d.get("bytes", 0)) is not int
+                    or (pod is not None and type(pod) is not str)
+                    or (version is not None and type(version) is not str)
+                    or (error is not None and type(error) is not str) or type(conn) is not str
+                    or not isinstance(d.get("detail"), str | None) or not isinstance(d.get("conn_pod"), str | None)):
                 raise TypeError
         except (ValueError, KeyError, TypeError, AttributeError):
             row = _row_from_odd_line(line)
@@ -611,7 +729,7 @@ def _rows_from_lines(lines: Iterable[bytes], acc: _Accumulator) -> Iterator[_Row
         if (error is not None and error not in error_kinds) or conn not in conn_modes:
             acc.malformed += 1  # RequestRecord.from_dict rejects an unknown enum value too
             continue
-        yield (m_start, m_end, status, error, conn, user, d.get("pod"), d.get("version"), t_start, d)
+        yield (m_start, m_end, d.get("status"), error, conn, user, pod, version, t_start, t_end, rid, d)
 
 
 def _row_from_odd_line(line: bytes) -> _Row | None:
@@ -619,5 +737,4 @@ def _row_from_odd_line(line: bytes) -> _Row | None:
         rec = RequestRecord.from_dict(json.loads(line))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    return (rec.m_start, rec.m_end, rec.status, None if rec.error is None else rec.error.value,
-            rec.conn.value, rec.user, rec.pod, rec.version, rec.t_start, rec)
+    return _row_of(rec)

@@ -1,5 +1,5 @@
-"""Reading the timeline: where the disruption was, and what a pod and the endpoint set looked like at
-any instant.
+"""Reading the timeline: where the disruption was, what a pod and the endpoint set looked like at
+any instant, and which stretches each observer did not cover.
 
 Observers append events as watches deliver them, so the file is not in clock order; every function
 here orders events by their monotonic time first and, at an instant, trusts the last event with
@@ -9,7 +9,7 @@ here orders events by their monotonic time first and, at an instant, trusts the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.evidence import TimelineEvent, TimelineKind
@@ -17,13 +17,16 @@ from harness.verdict.model import PodState
 
 __all__ = [
     "NON_DISRUPTION_STEPS",
+    "OBSERVED_RESOURCES",
+    "ObserverCoverage",
     "PodChange",
+    "UncoveredWindow",
     "action_phase",
     "action_step",
     "disruption_windows",
     "first_disruption_start",
     "is_disruption_action",
-    "observer_gaps",
+    "observer_coverage",
     "pod_changes_after",
     "pod_name",
     "state_at",
@@ -113,12 +116,104 @@ def disruption_windows(timeline: Iterable[TimelineEvent], *, until: float | None
     return merged
 
 
-def observer_gaps(timeline: Iterable[TimelineEvent]) -> list[TimelineEvent]:
-    """Observer notes saying events were lost and not recovered."""
-    return [
-        e for e in _ordered(timeline)
-        if e.kind is TimelineKind.OBSERVER and (e.data.get("what") == "gap" or e.type == "gap")
-    ]
+# What the observers watch (harness/observe.py); each must cover the whole traffic window.
+OBSERVED_RESOURCES = ("pods", "endpointslices", "events")
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True, slots=True)
+class UncoveredWindow:
+    """A stretch in which changes of ``resource`` may be missing from the timeline."""
+
+    resource: str
+    cause: str  # "relisted" (the watch expired), "gap" (a change not recorded), "error" (never repaired)
+    start_m: float
+    end_m: float | None  # None: not repaired by the end of the timeline
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class ObserverCoverage:
+    """One observer's notes folded into what it covered."""
+
+    resource: str
+    synced_m: float | None = None
+    stopped_m: float | None = None
+    stopped_healthy: bool | None = None  # None: no stopped note, or one that does not say
+    windows: list[UncoveredWindow] = field(default_factory=list)
+    relists: int = 0
+    # Outages closed by a watch resumed from its resourceVersion: the server replayed every change
+    # since, so they cost delay, not changes.
+    resumed_errors: int = 0
+    longest_resumed_outage_s: float = 0.0
+
+
+def _note_what(event: TimelineEvent) -> str:
+    what = event.data.get("what")
+    return what if isinstance(what, str) and what else event.type
+
+
+def _note_resource(event: TimelineEvent) -> str:
+    resource = event.data.get("resource")
+    return resource if isinstance(resource, str) and resource else event.name
+
+
+def _fold_notes(resource: str, notes: list[TimelineEvent]) -> ObserverCoverage:
+    cover = ObserverCoverage(resource)
+    outage: tuple[float, str] | None = None  # (last moment known current, what broke)
+    for note in notes:
+        what, data, m = _note_what(note), note.data, note.m
+        detail = str(data.get("detail") or "")
+        if what == "synced":
+            cover.synced_m = m if cover.synced_m is None else cover.synced_m
+            outage = None  # failures of the first list: coverage had not begun
+        elif what in ("error", "expired"):
+            if outage is None:
+                since = _number(data.get("current_until_m"))
+                outage = (m if since is None else min(since, m), detail)
+        elif what == "resumed":
+            if outage is not None:
+                cover.resumed_errors += 1
+                took = _number(data.get("outage_s"))
+                cover.longest_resumed_outage_s = max(cover.longest_resumed_outage_s,
+                                                     m - outage[0] if took is None else took)
+            outage = None
+        elif what == "relisted":
+            cover.relists += 1
+            since = _number(data.get("uncovered_from_m"))
+            if since is None:
+                since = outage[0] if outage is not None else m
+            cover.windows.append(UncoveredWindow(resource, "relisted", min(since, m), m,
+                                                 outage[1] if outage is not None else detail))
+            outage = None
+        elif what == "gap":
+            cover.windows.append(UncoveredWindow(resource, "gap", m, m, detail))
+        elif what == "stopped":
+            cover.stopped_m = m
+            healthy = data.get("healthy")
+            cover.stopped_healthy = healthy if isinstance(healthy, bool) else None
+            break  # the observer's last word
+    if outage is not None:
+        cover.windows.append(UncoveredWindow(resource, "error", outage[0], cover.stopped_m, outage[1]))
+    return cover
+
+
+def observer_coverage(timeline: Iterable[TimelineEvent]) -> dict[str, ObserverCoverage]:
+    """Per observed resource (every one of OBSERVED_RESOURCES, and any other that left notes): when it
+    synced and stopped, and the windows its notes leave uncovered.
+
+    An ``error`` opens an outage at the last moment the watch was known current; ``resumed`` closes it
+    at no cost; ``relisted`` closes it with an uncovered window (from ``uncovered_from_m``); a
+    ``stopped`` that comes first leaves it as a window unrepaired until the stop.
+    """
+    notes: dict[str, list[TimelineEvent]] = {r: [] for r in OBSERVED_RESOURCES}
+    for event in _ordered(timeline):
+        if event.kind is TimelineKind.OBSERVER:
+            notes.setdefault(_note_resource(event), []).append(event)
+    return {resource: _fold_notes(resource, events) for resource, events in notes.items()}
 
 
 @dataclass(frozen=True, slots=True)

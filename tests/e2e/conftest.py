@@ -53,3 +53,28 @@ def scenario_from(data: dict[str, object], name: str) -> Scenario:
 def run_in(cluster: ClusterRecord, scenario: Scenario, runs_dir: Path) -> RunResult:
     pinned = scenario.model_copy(update={"cluster": scenario.cluster.model_copy(update={"name": cluster.name})})
     return run_scenario(pinned, RunOptions(out_dir=runs_dir, create_cluster=False))
+
+
+def assert_watch_events(result: RunResult, *, all_old_replaced: bool = True) -> None:
+    """The timeline holds watch ADDED/MODIFIED/DELETED for every replaced pod and EndpointSlice
+    changes, with zero observer errors: the evidence of a live run is complete."""
+    from harness.evidence import TimelineKind, read_timeline
+
+    timeline = read_timeline(result.run_dir / "timeline.jsonl")
+    errors = [e for e in timeline if e.kind is TimelineKind.OBSERVER and e.data.get("what") in ("error", "gap")]
+    assert not errors, [e.data for e in errors]
+    start = result.verdict.facts.traffic_started_m
+    assert start is not None
+    seen: dict[str, set[str]] = {}
+    for event in timeline:
+        if event.kind is TimelineKind.POD:
+            seen.setdefault(event.name, set()).add(event.type)
+    old = result.verdict.facts.old_pods
+    replaced = old if all_old_replaced else [p for p in old if "DELETED" in seen.get(p, set())]
+    assert replaced, "no old pod was replaced"
+    for pod in replaced:
+        assert {"MODIFIED", "DELETED"} <= seen.get(pod, set()), f"{pod}: {seen.get(pod)}"
+    new = [p for p in seen if p not in result.verdict.facts.old_pods]
+    assert new and all("ADDED" in seen[p] for p in new), {p: seen[p] for p in new}
+    slices = [e for e in timeline if e.kind is TimelineKind.ENDPOINTS and e.type == "MODIFIED" and e.m > start]
+    assert slices, "no EndpointSlice change was recorded during the run"

@@ -13,7 +13,7 @@ import pytest
 
 from harness.cluster.kind import ClusterRecord
 from harness.verdict import GateStatus
-from tests.e2e.conftest import run_in, scenario_file
+from tests.e2e.conftest import assert_watch_events, run_in, scenario_file
 
 REPEAT = int(os.environ.get("RH_E2E_REPEAT", "2"))
 
@@ -51,3 +51,6 @@ def test_verdict_holds(cluster: ClusterRecord, runs_dir: Path, name: str, expect
         assert counts.outcomes.failed() == 0
     for file in ("result.json", "junit.xml", "requests.jsonl", "timeline.jsonl", "run.json"):
         assert (result.run_dir / file).is_file(), file
+    assert gate["observers_complete"] is GateStatus.PASS, summary
+    assert gate["records_accounted"] is GateStatus.PASS, summary
+    assert_watch_events(result)

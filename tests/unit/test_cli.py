@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -59,3 +60,63 @@ def test_report_rejudges_a_recorded_run(tmp_path: Path) -> None:
     assert result.exit_code == 1  # a FAIL, so not 0
     assert "FAIL" in result.output
     assert (run_dir / "junit.xml").is_file() and (run_dir / "result.json").is_file()
+
+
+# harness validate, and validation as the first step of run, gate and replay
+
+
+def test_validate_lists_every_shipped_scenario_as_ok() -> None:
+    result = runner.invoke(app, ["validate", str(ROOT / "scenarios")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == len(list((ROOT / "scenarios").glob("*.yaml")))
+    assert all(line.endswith(": OK") for line in lines)
+
+
+def test_validate_prints_one_block_per_bad_file_and_exits_2(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text((ROOT / "scenarios" / "rolling-restart.yaml").read_text())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("manifests/sample-service", "manifests/absent"))
+    result = runner.invoke(app, ["validate", str(tmp_path), str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0].startswith(f"{bad}: target.manifests 'manifests/absent'")
+    assert f"{good}: OK" in result.output
+    assert f"{tmp_path / 'missing.yaml'}: no such file or directory" in result.output
+    assert result.output.count("  fix: ") == 2
+
+
+def test_run_validates_before_it_touches_a_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.target
+
+    called: list[str] = []
+    monkeypatch.setattr(harness.target, "resolve_target", lambda *a, **k: called.append("target"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "scenarios" / "rolling-restart.yaml").read_text()
+                   + "cluster:\n  context: nowhere\n  kubeconfig: /nonexistent/kubeconfig\n")
+    result = runner.invoke(app, ["run", str(bad)])
+    assert result.exit_code == 2
+    assert "context 'nowhere' is named, but the kubeconfig '/nonexistent/kubeconfig' does not exist" in result.output
+    assert "fix: pass the file that holds the context" in result.output
+    assert called == []
+
+
+def test_error_text_is_never_read_as_console_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.errors import ConfigError
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ConfigError("value [/] and [bold]x[/bold] in the input", "fix [red]this[/red]")
+
+    monkeypatch.setattr("harness.image.build_sample_image", refuse)
+    result = runner.invoke(app, ["image", "build"])
+    assert result.exit_code == 2
+    assert "value [/] and [bold]x[/bold] in the input" in result.output
+    assert "fix [red]this[/red]" in result.output
+    assert "internal error" not in result.output
+
+
+def test_importing_the_package_main_runs_nothing() -> None:
+    import importlib
+
+    module = importlib.import_module("harness.__main__")
+    assert module.main is not None  # imported, not run: running would have exited

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ContextRefusedError, HarnessError, NodeImageBuildError, PrerequisiteMissingError
-from harness.run import RunOptions, resolve_target
 from harness.scenario import parse_scenario
 from harness.shell import require_tool, run_step
+from harness.target import RunOptions, resolve_target
 
 SCENARIO = {"name": "x", "steps": [{"action": "rollout-restart"}]}
 

@@ -497,3 +497,248 @@ def test_format_includes_the_file() -> None:
     text = format_findings(check_manifests(NAIVE))
     assert f"({NAIVE / 'deployment.yaml'}:5)" in text
     assert text.endswith("2 errors, 1 warning")
+
+
+# Shapes the API server rejects: named with the field's path, never a crash
+
+
+def service(objects: Objects) -> dict[str, Any]:
+    found: dict[str, Any] = next(o for o in objects if o["kind"] == "Service")
+    return found
+
+
+def rejected(objects: Objects) -> list[Finding]:
+    return [f for f in check_objects(objects) if f.api_rejects]
+
+
+def only_rejected(objects: Objects, rule: str) -> Finding:
+    matching = [f for f in rejected(objects) if f.rule == rule]
+    assert len(matching) == 1, check_objects(objects)
+    assert matching[0].severity == Severity.ERROR
+    return matching[0]
+
+
+def test_shipped_variants_have_nothing_the_api_rejects() -> None:
+    assert rejected(load_manifests(GOOD)) == []
+    naive = check_manifests(NAIVE)
+    assert has_errors(naive)
+    assert [f for f in naive if f.api_rejects] == []
+
+
+def test_env_written_as_a_mapping(good: Objects) -> None:
+    container(good)["env"] = {"SHUTDOWN_MODE": "graceful"}
+    finding = only_rejected(good, "env")
+    assert "containers[0].env is {'SHUTDOWN_MODE': 'graceful'} (a mapping), not a list" in finding.problem
+    assert "the API server rejects it" in finding.problem
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ({"value": "x"}, "env[7].name is None"),
+    ({"name": "A=B", "value": "x"}, "env[7].name is 'A=B'"),
+    ({"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+     "env[7] has both value and valueFrom"),
+    ({"name": "A", "valueFrom": "metadata.name"}, "env[7].valueFrom is 'metadata.name' (a string)"),
+    ("A=B", "env[7] is 'A=B' (a string), not a mapping"),
+])
+def test_env_entries_the_api_rejects(good: Objects, entry: Any, expected: str) -> None:
+    container(good)["env"].append(entry)
+    assert expected in only_rejected(good, "env").problem
+
+
+def test_service_selector_written_as_a_list(good: Objects) -> None:
+    service(good)["spec"]["selector"] = [{"app.kubernetes.io/name": "sample-service"}]
+    finding = only_rejected(good, "service-selector")
+    assert "spec.selector is" in finding.problem and "(a list), not a mapping" in finding.problem
+
+
+def test_service_selector_values_must_be_strings(good: Objects) -> None:
+    service(good)["spec"]["selector"] = {"app.kubernetes.io/name": 7}
+    assert "spec.selector[app.kubernetes.io/name] is 7 (an integer)" in only_rejected(good, "service-selector").problem
+
+
+@pytest.mark.parametrize(("ports", "expected"), [
+    ({"http": 80}, "spec.ports is {'http': 80} (a mapping), not a list"),
+    ([{"port": 0}], "spec.ports[0].port is 0, outside 1..65535"),
+    ([{"port": "80"}], "spec.ports[0].port is '80' (a string), not a whole number"),
+    ([{"port": 80, "targetPort": "Not A Name"}], "targetPort 'Not A Name' is neither a number nor a port name"),
+    ([{"port": 80, "protocol": "HTTP"}], "protocol is 'HTTP', not one of TCP, UDP, SCTP"),
+    ([{"port": 80}, {"port": 81}], "spec.ports[0].name is missing"),
+    (None, "spec.ports is missing"),
+])
+def test_service_ports_the_api_rejects(good: Objects, ports: Any, expected: str) -> None:
+    service(good)["spec"]["ports"] = ports
+    assert any(expected in f.problem for f in rejected(good) if f.rule == "ports"), check_objects(good)
+
+
+def test_node_port_only_on_node_port_services(good: Objects) -> None:
+    service(good)["spec"]["type"] = "ClusterIP"
+    assert "nodePort is set on a Service of type 'ClusterIP'" in only_rejected(good, "ports").problem
+
+
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("periodSeconds", -1, "readinessProbe.periodSeconds is -1, outside 0..2147483647"),
+    ("timeoutSeconds", float("inf"), "readinessProbe.timeoutSeconds is inf (not a finite number)"),
+    ("failureThreshold", float("nan"), "readinessProbe.failureThreshold is nan (not a finite number)"),
+    ("successThreshold", "1", "readinessProbe.successThreshold is '1' (a string)"),
+    ("tcpSocket", {"port": 8080}, "readinessProbe names 2 actions (httpGet, tcpSocket)"),
+])
+def test_probe_numbers_and_actions(good: Objects, field: str, value: Any, expected: str) -> None:
+    container(good)["readinessProbe"][field] = value
+    assert expected in only_rejected(good, "probe").problem
+
+
+def test_liveness_probe_success_threshold_is_one(good: Objects) -> None:
+    container(good)["livenessProbe"]["successThreshold"] = 2
+    assert "a livenessProbe allows only 1" in only_rejected(good, "probe").problem
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (float("inf"), "sleep.seconds is inf (not a finite number), not a whole number"),
+    (float("nan"), "sleep.seconds is nan (not a finite number), not a whole number"),
+    (-3, "sleep.seconds is -3, outside"),
+    (2.5, "sleep.seconds is 2.5 (a number), not a whole number"),
+    (31, "sleep.seconds (31) is above terminationGracePeriodSeconds (30)"),
+    (10**30, "sleep.seconds is 1000000000000000000000000000000, outside"),
+])
+def test_pre_stop_sleep_the_api_rejects(good: Objects, seconds: Any, expected: str) -> None:
+    container(good)["lifecycle"]["preStop"]["sleep"]["seconds"] = seconds
+    assert expected in only_rejected(good, "lifecycle").problem
+
+
+def test_pre_stop_exec_command_must_be_a_list_of_strings(good: Objects) -> None:
+    container(good)["lifecycle"]["preStop"] = {"exec": {"command": "sleep 5"}}
+    assert "exec.command is 'sleep 5' (a string)" in only_rejected(good, "lifecycle").problem
+    container(good)["lifecycle"]["preStop"] = {"exec": {"command": ["sleep", 5]}}
+    assert "a non-empty list of strings" in only_rejected(good, "lifecycle").problem
+
+
+@pytest.mark.parametrize("grace", ["30", -5, 1.5, float("inf"), 2**70, True])
+def test_grace_period_must_be_a_whole_number(good: Objects, grace: Any) -> None:
+    pod_spec(good)["terminationGracePeriodSeconds"] = grace
+    assert only_rejected(good, "grace-period").problem.startswith("terminationGracePeriodSeconds")
+
+
+@pytest.mark.parametrize("replicas", ["3", -1, 2.0, float("nan"), 2**40, None])
+def test_replicas_must_be_a_whole_number(good: Objects, replicas: Any) -> None:
+    deployment(good)["spec"]["replicas"] = replicas
+    assert only_rejected(good, "replicas").problem.startswith("spec.replicas")
+
+
+@pytest.mark.parametrize(("labels", "expected"), [
+    ({"version": 0.1}, "metadata.labels[version] is 0.1 (a number), not a string"),
+    ({"version": True}, "metadata.labels[version] is True (a boolean)"),
+    ({1: "a"}, "metadata.labels key is 1 (an integer)"),
+    (["a", "b"], "metadata.labels is ['a', 'b'] (a list), not a mapping"),
+    ({"bad key!": "a"}, "metadata.labels key 'bad key!' is not a valid name"),
+    ({"tier": "x" * 64}, "a label value has at most 63"),
+])
+def test_labels_must_be_string_maps(good: Objects, labels: Any, expected: str) -> None:
+    service(good)["metadata"]["labels"] = labels
+    assert expected in only_rejected(good, "labels").problem
+
+
+def test_annotations_must_be_a_string_map(good: Objects) -> None:
+    service(good)["metadata"]["annotations"] = {"note": 5}
+    assert "metadata.annotations[note] is 5" in only_rejected(good, "labels").problem
+    service(good)["metadata"]["annotations"] = {"note": "x" * 500}  # any string will do
+    assert rejected(good) == []
+
+
+@pytest.mark.parametrize(("kind", "name", "valid"), [
+    ("Service", "sample-service", True),
+    ("Service", "1st", False),  # a Service name starts with a letter
+    ("Deployment", "1st", True),
+    ("Deployment", "a.b", True),
+    ("Deployment", "Sample", False),
+    ("Deployment", "a" * 254, False),
+    ("PodDisruptionBudget", "-x", False),
+])
+def test_object_names(good: Objects, kind: str, name: str, valid: bool) -> None:
+    obj = next(o for o in good if o["kind"] == kind)
+    obj["metadata"]["name"] = name
+    names = [f for f in rejected(good) if f.rule == "object-name"]
+    assert (names == []) is valid, names
+
+
+def test_deployment_selector_must_match_its_template(good: Objects) -> None:
+    deployment(good)["spec"]["selector"] = {"matchLabels": {"app.kubernetes.io/name": "other"}}
+    assert "spec.selector does not match" in only_rejected(good, "selector").problem
+    deployment(good)["spec"]["selector"] = {}
+    assert "is empty" in only_rejected(good, "selector").problem
+    del deployment(good)["spec"]["selector"]
+    assert "spec.selector is missing" in only_rejected(good, "selector").problem
+
+
+def test_selector_expressions(good: Objects) -> None:
+    deployment(good)["spec"]["selector"] = {"matchExpressions": [
+        {"key": "app.kubernetes.io/name", "operator": "Among", "values": ["sample-service"]}]}
+    assert "operator is 'Among'" in only_rejected(good, "selector").problem
+    deployment(good)["spec"]["selector"] = {"matchExpressions": [
+        {"key": "app.kubernetes.io/name", "operator": "In", "values": ["sample-service"]}]}
+    assert rejected(good) == []
+
+
+def test_containers_of_the_wrong_shape(good: Objects) -> None:
+    pod_spec(good)["containers"] = {"sample-service": container(good)}
+    finding = only_rejected(good, "containers")
+    assert "containers is" in finding.problem and "(a mapping), not a list" in finding.problem
+    assert "the pod template has no containers" not in [f.problem for f in check_objects(good)]
+
+
+def test_container_names(good: Objects) -> None:
+    pod_spec(good)["initContainers"] = [{"name": "sample-service", "image": "busybox:1.36"}]
+    assert "is also the name of" in only_rejected(good, "containers").problem
+    del pod_spec(good)["initContainers"]
+    del container(good)["name"]
+    assert "containers[0].name is missing" in only_rejected(good, "containers").problem
+
+
+def test_recreate_with_rolling_update_parameters(good: Objects) -> None:
+    deployment(good)["spec"]["strategy"]["type"] = "Recreate"
+    assert "rollingUpdate is set with strategy type Recreate" in only_rejected(good, "rollout-strategy").problem
+
+
+@pytest.mark.parametrize("value", ["banana", "25%\n", "9" * 40 + "%", -1, True, 2**40])
+def test_rolling_values_the_api_rejects(good: Objects, value: Any) -> None:
+    deployment(good)["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = value
+    assert "neither a whole number" in only_rejected(good, "rollout-strategy").problem
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 5000, "-1", " 50"])
+def test_odd_digit_strings_in_the_service_env_are_findings(good: Objects, value: str) -> None:
+    findings = check_objects(set_env(good, RESPONSE_DELAY_MS=value))
+    assert "RESPONSE_DELAY_MS" in only(findings, "env-invalid").problem
+    assert len(only(findings, "env-invalid").problem) < 300
+
+
+@pytest.mark.parametrize("command", [["sleep", "9" * 400], ["sh", "-c", "sleep " + "9" * 400]])
+def test_preposterous_exec_sleeps_count_as_none(good: Objects, command: list[Any]) -> None:
+    container(good)["lifecycle"]["preStop"] = {"exec": {"command": command}}
+    assert check_objects(good) == []
+
+
+def test_exec_arguments_that_are_not_strings(good: Objects) -> None:
+    container(good)["lifecycle"]["preStop"] = {"exec": {"command": ["sleep", 5]}}
+    assert "exec.command" in only_rejected(good, "lifecycle").problem
+
+
+def test_a_deployment_made_of_wrong_types_gives_findings_not_exceptions(good: Objects) -> None:
+    # Every field the checks read, set to a type it must not have.
+    for value in (None, 7, "x", [1], {"a": 1}, True, float("nan")):
+        objects = copy.deepcopy(good)
+        dep = deployment(objects)
+        spec = dep["spec"]
+        spec["strategy"] = value
+        spec["template"]["spec"]["containers"][0]["readinessProbe"] = value
+        spec["template"]["spec"]["containers"][0]["lifecycle"] = value
+        spec["template"]["spec"]["containers"][0]["ports"] = value
+        spec["template"]["metadata"]["labels"] = value
+        service(objects)["spec"]["ports"] = value
+        pdb = next(o for o in objects if o["kind"] == "PodDisruptionBudget")
+        pdb["spec"]["selector"] = value
+        assert rejected(objects), value
+        assert format_findings(check_objects(objects)).endswith(("warning", "warnings"))
+        objects = copy.deepcopy(good)
+        deployment(objects)["spec"] = value
+        service(objects)["spec"] = value
+        assert {"Deployment/sample-service", "Service/sample-service"} <= {f.object for f in rejected(objects)}

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import pytest
 from rich.console import Console
+from traffic_reports import accounted
 
 from harness.errors import ConfigError
 from harness.evidence import ConnectionMode, ErrorKind, RequestRecord, TimelineEvent, TimelineKind
@@ -58,6 +59,9 @@ def timeline(*, gap: bool = False) -> list[TimelineEvent]:
            terminating=True),
         ev(9.0, TimelineKind.ACTION, "end", "restart", step="restart", phase="end"),
     ]
+    for r in ("pods", "endpointslices", "events"):  # each observer covers the traffic window
+        events += [ev(-1.0, TimelineKind.OBSERVER, "synced", r, resource=r, what="synced"),
+                   ev(11.0, TimelineKind.OBSERVER, "stopped", r, resource=r, what="stopped", healthy=True)]
     if gap:
         events.append(ev(8.0, TimelineKind.OBSERVER, "gap", "pods", resource="pods", what="gap", detail="lost"))
     return events
@@ -66,12 +70,12 @@ def timeline(*, gap: bool = False) -> list[TimelineEvent]:
 def make_verdict(*, failures: list[RequestRecord] | None = None, expect: Literal["pass", "fail"] = "pass",
                  gap: bool = False,
                  scenario: str = "rolling-restart", config: GateConfig | None = None, n: int = 200) -> Verdict:
-    records = [rec(i, i * 0.05) for i in range(n)] + (failures or [])
+    records, report = accounted([rec(i, i * 0.05) for i in range(n)] + (failures or []))
     summary = summarize_requests(records, disruption_windows=[(M0 + 5.0, M0 + 9.0)])
     facts = RunFacts(scenario=scenario, run_id=f"{scenario}-1", started_at=T0 - 10, ended_at=T0 + 20,
                      traffic_started_m=M0, traffic_stopped_m=M0 + 10.0,
                      rollout=RolloutFacts(completed=True, deadline_s=30, duration_s=4), old_pods=["web-a"],
-                     expect=expect, service="web")
+                     expect=expect, service="web", traffic=report)
     return judge(Evidence(summary=summary, timeline=timeline(gap=gap), facts=facts), config or GateConfig())
 
 
@@ -130,7 +134,7 @@ def test_junit_has_a_testcase_per_gate_and_failures_for_failing_gates() -> None:
     assert suite.get("tests") == str(len(verdict.gates))
     assert suite.get("failures") == "2"
     assert suite.get("errors") == "0"
-    assert suite.get("skipped") == "2"  # no_4xx allowed, no latency bound
+    assert suite.get("skipped") == "1"  # no latency bound (4xx are judged: not allowed by default)
 
     failure = by_name["no_connection_errors"].find("failure")
     assert failure is not None
@@ -142,7 +146,7 @@ def test_junit_has_a_testcase_per_gate_and_failures_for_failing_gates() -> None:
     assert "r901" not in body  # the 503 belongs to no_5xx's body
     five = by_name["no_5xx"].find("failure")
     assert five is not None and "r901" in (five.text or "")
-    assert by_name["no_4xx"].find("skipped") is not None
+    assert by_name["latency_during_disruption"].find("skipped") is not None
     assert by_name["min_traffic"].find("failure") is None
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["outcome"] == "FAIL" and props["requests"] == "202" and props["failed"] == "2"

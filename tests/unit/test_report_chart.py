@@ -28,7 +28,7 @@ def test_rates_are_per_second_by_outcome_and_contiguous() -> None:
     assert data.rates["reset"][7] == 1.0 and data.rates["http_5xx"][7] == 1.0
     assert sum(data.rates["reset"]) == 1.0
     assert data.has_failures
-    assert "http_4xx" not in data.failing  # allowed by default
+    assert "http_4xx" in data.failing  # 4xx are failures unless a scenario allows them
     assert data.origin_label == "seconds since traffic started"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from traffic_reports import accounted, label
 
 from harness.errors import ConfigError
 from harness.evidence import (
@@ -84,6 +85,7 @@ def action(at: float, step: str, phase: str, **extra: Any) -> TimelineEvent:
     return ev(at, TimelineKind.ACTION, phase, step, step=step, phase=phase, **extra)
 
 
+OBSERVED = ("pods", "endpointslices", "events")  # each observer covers the traffic window
 UP = (True, True, False)
 GOING = (False, True, True)
 
@@ -91,7 +93,7 @@ GOING = (False, True, True)
 def rollout_timeline() -> list[TimelineEvent]:
     """Two old pods replaced by two new ones between +10 s and +20 s, in clock order."""
     return [
-        ev(-5.0, TimelineKind.OBSERVER, "synced", "pods", resource="pods", what="synced"),
+        *(ev(-5.0, TimelineKind.OBSERVER, "synced", r, resource=r, what="synced") for r in OBSERVED),
         pod_ev(-5.0, OLD[0], type_="LIST"),
         pod_ev(-5.0, OLD[1], type_="LIST"),
         slice_ev(-5.0, (OLD[0], *UP), (OLD[1], *UP)),
@@ -114,6 +116,7 @@ def rollout_timeline() -> list[TimelineEvent]:
         action(20.0, "restart", "end"),
         action(22.0, "settle", "end", disruption=False),
         action(30.0, "traffic", "stop", disruption=False),
+        *(ev(31.0, TimelineKind.OBSERVER, "stopped", r, resource=r, what="stopped", healthy=True) for r in OBSERVED),
     ]
 
 
@@ -131,10 +134,13 @@ def facts(**overrides: Any) -> RunFacts:
 def evidence(records: list[RequestRecord], timeline: list[TimelineEvent] | None = None,
              run: RunFacts | None = None, windows: list[tuple[float, float]] | None = None,
              **summary_kw: Any) -> Evidence:
+    """The records as the traffic process writes them (ids numbered), with its matching report."""
     windows = [(M0 + 10.0, M0 + 22.0)] if windows is None else windows
-    summary = summarize_requests(records, disruption_windows=windows, **summary_kw)
+    numbered, report = accounted(records)
+    summary = summarize_requests(numbered, disruption_windows=windows, **summary_kw)
+    run = run or facts()
     return Evidence(summary=summary, timeline=rollout_timeline() if timeline is None else timeline,
-                    facts=run or facts())
+                    facts=run.model_copy(update={"traffic": report}))
 
 
 def gate_of(evidence_: Evidence, name: str, config: GateConfig | None = None) -> GateResult:
@@ -149,10 +155,8 @@ def test_a_clean_rollout_passes_every_gate() -> None:
     statuses = {g.name: g.status for g in verdict.gates}
     assert verdict.outcome is GateStatus.PASS, [(g.name, g.reason) for g in verdict.gates]
     assert verdict.matches_expectation
-    assert statuses["no_4xx"] is GateStatus.SKIPPED
     assert statuses["latency_during_disruption"] is GateStatus.SKIPPED
-    assert all(s is GateStatus.PASS for n, s in statuses.items()
-               if n not in ("no_4xx", "latency_during_disruption"))
+    assert all(s is GateStatus.PASS for n, s in statuses.items() if n != "latency_during_disruption")
     assert verdict.counts.total == 300
     assert verdict.first_failures == []
 
@@ -254,21 +258,23 @@ def test_a_response_without_an_end_time_is_not_complete() -> None:
     assert verdict.counts.outcomes.incomplete == 1
 
 
-def test_4xx_are_reported_but_allowed_by_default() -> None:
-    verdict = judge(evidence([*steady(), rec(900, 5.0, status=404), rec(901, 6.0, status=429)]))
+def test_4xx_fail_by_default_and_are_listed_as_failures() -> None:
+    verdict = judge(evidence([*steady(), rec(900, 5.0, status=404)]))
+    assert verdict.gate("no_4xx").status is GateStatus.FAIL
+    assert verdict.outcome is GateStatus.FAIL
+    assert [label(f.id) for f in verdict.first_failures] == ["r900"]
+    assert verdict.counts.outcomes.failed() == 1
+
+
+def test_4xx_are_reported_but_pass_when_a_scenario_allows_them() -> None:
+    verdict = judge(evidence([*steady(), rec(900, 5.0, status=404), rec(901, 6.0, status=429)]),
+                    GateConfig(allow_4xx=True))
     assert verdict.outcome is GateStatus.PASS
     gate = verdict.gate("no_4xx")
     assert gate.status is GateStatus.SKIPPED
     assert gate.numbers["count"] == 2
     assert verdict.counts.by_status_class == {"2xx": 300, "4xx": 2}
     assert verdict.first_failures == []
-
-
-def test_4xx_fail_when_disallowed_and_are_listed_as_failures() -> None:
-    verdict = judge(evidence([*steady(), rec(900, 5.0, status=404)]), GateConfig(allow_4xx=False))
-    assert verdict.gate("no_4xx").status is GateStatus.FAIL
-    assert verdict.outcome is GateStatus.FAIL
-    assert [f.id for f in verdict.first_failures] == ["r900"]
 
 
 @pytest.mark.parametrize(("config", "status"), [
@@ -478,7 +484,7 @@ def test_first_failures_carry_the_pod_state_when_they_were_sent() -> None:
     failed = rec(900, 13.7, error=ErrorKind.RESET, conn_pod=OLD[0], detail="connection reset by peer")
     verdict = judge(evidence([*steady(), failed]))
     [first] = verdict.first_failures
-    assert (first.id, first.pod, first.pod_source, first.outcome) == ("r900", OLD[0], "conn_pod", "reset")
+    assert (label(first.id), first.pod, first.pod_source, first.outcome) == ("r900", OLD[0], "conn_pod", "reset")
     state = first.pod_state
     assert state.terminating is True
     assert state.ready is False
@@ -510,7 +516,7 @@ def test_a_failure_exactly_at_a_transition_sees_the_transition() -> None:
     # OLD[0] turns terminating at exactly +13.0 s: a request sent at that instant sees it terminating.
     at_instant = rec(900, 13.0, error=ErrorKind.RESET, conn_pod=OLD[0])
     just_before = rec(901, 12.999999, error=ErrorKind.RESET, conn_pod=OLD[0])
-    failures = {f.id: f for f in judge(evidence([*steady(), at_instant, just_before])).first_failures}
+    failures = {label(f.id): f for f in judge(evidence([*steady(), at_instant, just_before])).first_failures}
     assert failures["r900"].pod_state.terminating is True
     assert failures["r901"].pod_state.terminating is False
 
@@ -518,7 +524,7 @@ def test_a_failure_exactly_at_a_transition_sees_the_transition() -> None:
 def test_first_failures_are_the_earliest_and_bounded() -> None:
     bad = [rec(1000 + i, 25.0 - i * 0.1, status=503) for i in range(30)]  # written latest-first
     verdict = judge(evidence(steady() + bad, first_failures=5))
-    assert [f.id for f in verdict.first_failures] == ["r1029", "r1028", "r1027", "r1026", "r1025"]
+    assert [label(f.id) for f in verdict.first_failures] == ["r1029", "r1028", "r1027", "r1026", "r1025"]
     assert verdict.gate("no_5xx").numbers["count"] == 30
 
 
@@ -527,12 +533,15 @@ def test_first_failures_are_the_earliest_and_bounded() -> None:
 
 def write_run_dir(path: Path, records: list[RequestRecord], *, gates: GateConfig | None = None,
                   run: RunFacts | None = None, shuffle: bool = True) -> None:
+    """A run directory as a run writes it: the records numbered, with the traffic process's report."""
     timeline = rollout_timeline()
     if shuffle:
         random.Random(3).shuffle(timeline)  # observers write in arrival order, not clock order
+    numbered, report = accounted(records)
     (path / TIMELINE_FILE).write_text("".join(e.to_json() + "\n" for e in timeline))
-    (path / REQUESTS_FILE).write_text("".join(r.to_json() + "\n" for r in records))
-    write_run_record(path, RunRecord(facts=run or facts(), gates=gates or GateConfig()))
+    (path / REQUESTS_FILE).write_text("".join(r.to_json() + "\n" for r in numbered))
+    run = (run or facts()).model_copy(update={"traffic": report})
+    write_run_record(path, RunRecord(facts=run, gates=gates or GateConfig()))
 
 
 def test_judge_run_dir_gives_the_same_verdict_as_judging_in_memory(tmp_path: Path) -> None:
@@ -628,5 +637,5 @@ def test_disallowed_4xx_join_the_first_failures_in_clock_order() -> None:
     bad = [rec(900, 14.0, status=503), rec(901, 12.0, status=404), rec(902, 13.0, error=ErrorKind.RESET),
            rec(903, 11.0, status=429), rec(904, 15.0, status=400)]
     verdict = judge(evidence(steady() + bad, first_failures=4), GateConfig(allow_4xx=False))
-    assert [f.id for f in verdict.first_failures] == ["r903", "r901", "r902", "r900"]
+    assert [label(f.id) for f in verdict.first_failures] == ["r903", "r901", "r902", "r900"]
     assert [f.outcome for f in verdict.first_failures] == ["http_4xx", "http_4xx", "reset", "http_5xx"]

@@ -29,10 +29,23 @@ def rec(i: int, at: float, *, status: int | None = 200, error: ErrorKind | None 
 @pytest.mark.parametrize(("status", "error", "m_end", "outcome"), [
     (200, None, 1.0, "ok"),
     (304, None, 1.0, "ok"),
+    (399, None, 1.0, "ok"),
+    (400, None, 1.0, "http_4xx"),
     (404, None, 1.0, "http_4xx"),
     (499, None, 1.0, "http_4xx"),
     (500, None, 1.0, "http_5xx"),
     (503, None, 1.0, "http_5xx"),
+    (599, None, 1.0, "http_5xx"),
+    (0, None, 1.0, "bad_status"),
+    (101, None, 1.0, "bad_status"),
+    (199, None, 1.0, "bad_status"),
+    (600, None, 1.0, "bad_status"),
+    (-1, None, 1.0, "bad_status"),
+    ("200", None, 1.0, "bad_status"),
+    (200.0, None, 1.0, "bad_status"),
+    (True, None, 1.0, "bad_status"),
+    ("200", None, None, "bad_status"),
+    (503, "reset", 1.0, "reset"),  # a failure on the connection wins over a status line
     (None, "refused", 1.0, "refused"),
     (None, "reset", None, "reset"),
     (None, "timeout", 1.0, "timeout"),
@@ -41,7 +54,7 @@ def rec(i: int, at: float, *, status: int | None = 200, error: ErrorKind | None 
     (None, None, 1.0, "incomplete"),
     (200, None, None, "incomplete"),
 ])
-def test_classify(status: int | None, error: str | None, m_end: float | None, outcome: str) -> None:
+def test_classify(status: object, error: str | None, m_end: float | None, outcome: str) -> None:
     assert classify(status, error, m_end) == outcome
 
 
@@ -61,8 +74,8 @@ def test_every_request_is_counted_once_by_outcome() -> None:
     assert (o.ok, o.http_4xx, o.http_5xx, o.refused, o.reset, o.timeout, o.incomplete, o.other) == \
         (3, 1, 1, 1, 1, 1, 1, 0)
     assert o.total == s.counts.total == 9
-    assert o.failed() == 5
-    assert o.failed(allow_4xx=False) == 6
+    assert o.failed() == 6  # 4xx count as failures unless a scenario allows them
+    assert o.failed(allow_4xx=True) == 5
     assert s.counts.by_status == {"200": 2, "201": 1, "404": 1, "503": 1}
     assert s.counts.by_status_class == {"2xx": 3, "4xx": 1, "5xx": 1}
     assert s.counts.by_error_kind == {"incomplete": 1, "refused": 1, "reset": 1, "timeout": 1}
@@ -73,7 +86,8 @@ def test_counts_per_connection_mode_user_pod_and_version() -> None:
     assert c.by_conn["new"].total == 2 and c.by_conn["new"].refused == 1
     assert c.by_conn["keep-alive"].total == 7
     assert c.by_user["NewConnectionUser"].ok == 1
-    assert c.by_user["KeepAliveUser"].failed() == 4
+    assert c.by_user["KeepAliveUser"].failed() == 5
+    assert c.by_user["KeepAliveUser"].failed(allow_4xx=True) == 4
     assert c.by_pod == {"p1": 4, "p2": 1}
     assert c.by_version == {"v1": 4, "v2": 1}
 
@@ -213,19 +227,35 @@ BAD_LINES = [
     '{"id":"x","conn":"carrier-pigeon","t_start":1,"m_start":1}',
     '{"id":"x","conn":"new","t_start":1,"m_start":1,"error":"gremlins"}',
     '{"id":"x","conn":"new","t_start":1,"m_start":1,"m_end":2,"status":200,"bytes":"many"}',
+    '{"id":"x","conn":"new","t_start":1,"m_start":NaN,"m_end":2,"status":200}',  # Python's json reads NaN
+    '{"id":"x","conn":"new","t_start":Infinity,"m_start":1,"m_end":2,"status":200}',
+    '{"id":"x","conn":"new","t_start":1,"m_start":1,"m_end":-Infinity,"status":200}',
+    '{"id":"x","conn":"new","t_start":1,"t_end":NaN,"m_start":1,"m_end":2,"status":200}',
+    '{"id":"x","conn":"new","t_start":1,"m_start":1,"m_end":1e999,"status":200}',  # a float that overflows
+    '{"id":"x","conn":"new","t_start":1,"m_start":"nan","m_end":2,"status":200}',
+    '{"id":"x","conn":"new","t_start":1,"m_start":5,"m_end":4.999,"status":200}',  # answered before sent
+    '{"id":7,"conn":"new","t_start":1,"m_start":1,"m_end":2,"status":200}',  # an id that is no string
+    '{"id":"x","conn":["new"],"t_start":1,"m_start":1,"m_end":2,"status":200}',
+    '{"id":"x","conn":"new","t_start":1,"m_start":1,"error":{"kind":"reset"}}',
+    '{"id":"x","conn":"new","t_start":1,"m_start":1,"m_end":2,"status":503,"detail":5}',
+    '{"id":"x","conn":"new","t_start":1,"m_start":1,"m_end":2,"status":200,"pod":["p1"]}',
 ]
 
 
 def test_unreadable_lines_are_counted_not_skipped_silently(tmp_path: Path) -> None:
     path = tmp_path / "requests.jsonl"
     good = [r.to_json() for r in mixed()]
-    # An odd but valid line: numbers as strings, which RequestRecord.from_dict accepts.
+    # An odd but readable line: times as strings, which RequestRecord.from_dict accepts; its status
+    # is a string too, which is no HTTP status: the request counts, as a failure.
     odd = '{"id":"odd","user":"u","conn":"new","t_start":"1.5","m_start":"501.5","m_end":"501.6","status":"200"}'
     write_lines(path, [good[0], "", *BAD_LINES[:4], *good[1:], odd, *BAD_LINES[4:]])
     s = summarize_requests_file(path)
     assert s.counts.malformed_lines == len(BAD_LINES)
     assert s.counts.total == len(good) + 1
-    assert s.counts.by_status["200"] == 3
+    assert s.counts.by_status["200"] == 2
+    assert s.counts.by_status['"200"'] == 1
+    assert s.counts.by_status_class["not an integer"] == 1
+    assert s.counts.outcomes.bad_status == 1
 
     stats = ReadStats()
     records = list(read_requests(path, stats))
@@ -336,3 +366,73 @@ def test_a_failing_worker_costs_time_not_evidence(tmp_path: Path, monkeypatch: p
     assert_same(summarize_requests_file(path, workers=3), expected)
     monkeypatch.setattr(summary_module, "_WORKER_CODE", "import sys; sys.stdout.write('not a pickle')")
     assert_same(summarize_requests_file(path, workers=2), expected)
+
+
+def test_a_request_answered_in_no_time_is_readable(tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    write_lines(path, ['{"id":"r-00000001","user":"u","conn":"new","t_start":1,"m_start":5,"m_end":5,"status":200}'])
+    s = summarize_requests_file(path)
+    assert (s.counts.total, s.counts.malformed_lines, s.counts.outcomes.ok) == (1, 0, 1)
+
+
+def test_records_in_memory_with_impossible_times_are_malformed_not_judged() -> None:
+    bad = [rec(1, 0.1), rec(2, 0.2), rec(3, 0.3)]
+    bad[1].m_end = math.nan
+    bad[2].m_end = bad[2].m_start - 0.001
+    s = summarize_requests(bad)
+    assert (s.counts.total, s.counts.malformed_lines) == (1, 2)
+
+
+def test_requests_started_per_second_per_connection_mode(tmp_path: Path) -> None:
+    s = summarize_requests(mixed())
+    assert s.starts_by_conn == {"keep-alive": {500: 3, 501: 2, 502: 2}, "new": {501: 1, 502: 1}}
+    path = tmp_path / "requests.jsonl"
+    write_lines(path, [r.to_json() for r in mixed()])
+    assert summarize_requests_file(path).starts_by_conn == s.starts_by_conn
+
+
+def test_a_kept_record_with_a_status_that_is_no_integer_keeps_it(tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    line = '{"id":"r-00000001","user":"u","conn":"new","t_start":1,"m_start":1,"m_end":1.5,"status":"200"}'
+    write_lines(path, [line])
+    [kept] = summarize_requests_file(path).first_failures
+    assert (kept.status, kept.status_text) == (None, '"200"')
+    assert json.loads(kept.to_json())["status"] == "200"
+    assert not kept.ok
+
+
+def test_ids_are_tallied_across_worker_processes(tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    records = [rec(i, i * 0.01) for i in range(3000)]
+    for seq, r in enumerate(records, start=1):
+        r.id = f"run-{seq:08d}"
+    lines = [r.to_json() for r in records]
+    lines.append(lines[1234])  # one request written twice
+    del lines[77]  # and one never written
+    write_lines(path, lines)
+    one = summarize_requests_file(path, workers=1)
+    split = summarize_requests_file(path, workers=3)
+    for s in (one, split):
+        assert (s.ids.valid, s.ids.distinct, s.ids.extra, s.ids.odd) == (3000, 2999, 1, 0)
+        assert s.ids.missing(3000) == 1
+        assert [s.ids.name(n) for n in s.ids.first_missing(3000)] == ["run-00000078"]
+        assert s.ids.first_duplicated() == [1235]
+        assert s.lines == 3000
+    assert one.ids.seen.rstrip(b"\0") == split.ids.seen.rstrip(b"\0")  # the same, up to spare room
+    assert one.digest == split.digest
+
+
+def test_the_digest_ignores_line_ends_and_blank_lines_but_nothing_else(tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    lines = [r.to_json() for r in mixed()]
+    write_lines(path, lines)
+    plain = summarize_requests_file(path)
+    assert plain.digest == summarize_requests(mixed()).digest
+    path.write_bytes(("\r\n".join(lines) + "\r\n\n").encode())
+    assert (summarize_requests_file(path).digest, summarize_requests_file(path).lines) == (plain.digest, 9)
+    path.write_bytes("\n".join(lines).encode())  # no newline after the last line
+    assert summarize_requests_file(path).digest == plain.digest
+    path.write_bytes(("\n".join(lines[:-1] + [lines[-1].replace("200", "201")]) + "\n").encode())
+    assert summarize_requests_file(path).digest != plain.digest
+    path.write_bytes(("\n".join([lines[1], lines[0], *lines[2:]]) + "\n").encode())  # reordered
+    assert summarize_requests_file(path).digest != plain.digest

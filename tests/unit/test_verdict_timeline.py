@@ -9,6 +9,7 @@ import pytest
 
 from harness.evidence import TimelineEvent, TimelineKind
 from harness.verdict import disruption_windows, first_disruption_start, state_at
+from harness.verdict.timeline import OBSERVED_RESOURCES, observer_coverage
 
 
 def ev(m: float, kind: TimelineKind, type_: str, obj: str, **data: Any) -> TimelineEvent:
@@ -201,3 +202,44 @@ def test_going_pods_at_names_terminating_and_recently_deleted_pods() -> None:
     assert going_pods_at(timeline, 2.5) == ["a"]
     assert going_pods_at(timeline, 4.5) == ["a", "b"]
     assert going_pods_at(timeline, 20.0) == ["a"]  # b was deleted too long before
+
+
+# --- what each observer covered ------------------------------------------------------------------
+
+
+def note(m: float, what: str, resource: str = "pods", **data: Any) -> TimelineEvent:
+    return ev(m, TimelineKind.OBSERVER, what, resource, **{"resource": resource, "what": what, "detail": "", **data})
+
+
+def test_observer_coverage_folds_each_resources_notes() -> None:
+    timeline = [
+        note(1.0, "synced"), note(1.0, "synced", "events"),
+        note(4.0, "error", current_until_m=3.5), note(4.5, "error"), note(6.0, "resumed", outage_s=2.5),
+        note(8.0, "expired", "events", current_until_m=7.0), note(9.0, "relisted", "events", uncovered_from_m=7.0),
+        note(10.0, "gap", detail="ADDED web-b: TypeError"),
+        note(12.0, "error", detail="watch: refused", current_until_m=11.0),
+        note(20.0, "stopped", healthy=False), note(21.0, "error"),  # after the stop: ignored
+        note(20.0, "stopped", "events", healthy=True),
+    ]
+    random.Random(3).shuffle(timeline)  # the file is not in clock order
+    cover = observer_coverage(timeline)
+    assert set(cover) == set(OBSERVED_RESOURCES)
+    pods, events, slices = cover["pods"], cover["events"], cover["endpointslices"]
+    assert (pods.synced_m, pods.stopped_m, pods.stopped_healthy) == (1.0, 20.0, False)
+    assert (pods.resumed_errors, pods.longest_resumed_outage_s) == (1, 2.5)
+    assert [(w.cause, w.start_m, w.end_m, w.detail) for w in pods.windows] == [
+        ("gap", 10.0, 10.0, "ADDED web-b: TypeError"), ("error", 11.0, 20.0, "watch: refused")]
+    assert [(w.cause, w.start_m, w.end_m) for w in events.windows] == [("relisted", 7.0, 9.0)]
+    assert (events.relists, events.stopped_healthy) == (1, True)
+    assert (slices.synced_m, slices.stopped_m, slices.windows) == (None, None, [])
+
+
+def test_an_outage_with_no_stop_stays_open() -> None:
+    cover = observer_coverage([note(1.0, "synced"), note(5.0, "expired")])["pods"]
+    assert [(w.cause, w.start_m, w.end_m) for w in cover.windows] == [("error", 5.0, None)]
+
+
+def test_failures_of_the_first_list_are_not_an_outage() -> None:
+    cover = observer_coverage([note(0.5, "error", detail="list: refused"), note(1.0, "synced", failures=1),
+                               note(9.0, "stopped", healthy=True)])["pods"]
+    assert (cover.synced_m, cover.windows, cover.resumed_errors) == (1.0, [], 0)
