@@ -281,11 +281,11 @@ def gate(
         if problems:
             _print_problems(problems, err=True)
             return 2
-        from harness.gate import load_scenarios, run_gate
+        from harness.release import load_scenarios, run_release
 
         scenarios = load_scenarios(source, only)
         console.print(f"gate: {len(scenarios)} scenario(s): {', '.join(s.name for s in scenarios)}")
-        result = run_gate(scenarios, out, cluster=cluster, context=context, kubeconfig=kubeconfig,
+        result = run_release(scenarios, out, cluster=cluster, context=context, kubeconfig=kubeconfig,
                           on_verdict=announce)
         for name, path in sorted(result.reports.items()):
             console.print(f"{name}: {path}")

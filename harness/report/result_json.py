@@ -30,7 +30,7 @@ def read_result_json(path: Path) -> Verdict:
     try:
         return Verdict.model_validate_json(target.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"{target} does not exist", "judge the run first: harness gate <run dir>") from exc
+        raise ConfigError(f"{target} does not exist", "judge the run first: harness report <run dir>") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"

@@ -15,7 +15,7 @@ import pytest
 from test_report import HTTP_503, RESET, make_verdict, timeline
 from test_report_html import recorded_reports
 
-from harness.report import write_gate_reports
+from harness.report import write_reports
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -85,7 +85,7 @@ def test_the_report_opens_offline_draws_its_charts_and_logs_no_error(tmp_path: P
     hand_made = make_verdict(failures=[RESET, HTTP_503], scenario="kill-pod")
     verdicts.append(hand_made)
     timelines[hand_made.run_id] = timeline()
-    html = write_gate_reports(tmp_path, verdicts, timelines)["html"]
+    html = write_reports(tmp_path, verdicts, timelines)["html"]
 
     def inspect(page: Page) -> dict[str, Any]:
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)

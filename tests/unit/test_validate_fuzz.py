@@ -76,8 +76,8 @@ def trap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ClusterTra
         "harness.run.api_client",
         "harness.k8s.api_client",
         "harness.cluster.lifecycle.up",
-        "harness.gate.up",
-        "harness.gate.run_gate",
+        "harness.release.up",
+        "harness.release.run_release",
         "harness.replay.run_scenario",
         "harness.image.build_sample_image",
     ):

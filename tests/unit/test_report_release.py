@@ -10,7 +10,7 @@ from test_report import HTTP_503, RESET, make_verdict, rec, timeline
 from test_report_html import assert_self_contained, recorded_reports
 
 from harness.evidence import ErrorKind
-from harness.report import gate_exit_code, gate_holds, gate_summary, write_gate_reports, write_markdown_report
+from harness.report import gate_exit_code, gate_holds, gate_summary, write_markdown_report, write_reports
 from harness.report.markdown import md_code, md_text
 from harness.verdict import GateStatus
 
@@ -72,10 +72,10 @@ def test_markdown_table_row_stays_one_row_whatever_the_detail(tmp_path: Path) ->
 def test_gate_reports_for_many_scenarios(tmp_path: Path) -> None:
     verdicts, timelines = recorded_reports()
     verdicts.append(make_verdict(failures=[HTTP_503], expect="fail", scenario="naive-hand-made"))
-    paths = write_gate_reports(tmp_path / "gate", verdicts, timelines)
+    paths = write_reports(tmp_path / "gate", verdicts, timelines)
     out = tmp_path / "gate"
     assert paths == {"html": out / "report.html", "markdown": out / "report.md", "junit": out / "junit.xml",
-                     "gate": out / "gate.json"}
+                     "json": out / "gate.json"}
     assert all(p.is_file() for p in paths.values())
     assert sorted(p.name for p in out.glob("chart-*.svg")) == [
         "chart-naive-hand-made.svg", "chart-naive-rolling-restart.svg", "chart-rolling-restart.svg"]
@@ -84,7 +84,7 @@ def test_gate_reports_for_many_scenarios(tmp_path: Path) -> None:
     assert [s.get("name") for s in root.findall("testsuite")] == [v.scenario for v in verdicts]
     assert root.get("failures") == "0" and root.get("errors") == "0"
 
-    gate = json.loads(paths["gate"].read_text())
+    gate = json.loads(paths["json"].read_text())
     assert gate["overall"]["ok"] is True
     assert gate["overall"]["scenarios"] == 3 and gate["overall"]["matched"] == 3
     assert gate["overall"]["mismatched"] == []
@@ -138,6 +138,6 @@ def test_a_gate_over_no_scenario_proves_nothing(tmp_path: Path) -> None:
     assert gate_exit_code([]) == 1
     summary = gate_summary([])
     assert summary["overall"]["ok"] is False and summary["verdicts"] == []
-    paths = write_gate_reports(tmp_path, [], {})
+    paths = write_reports(tmp_path, [], {})
     assert "no scenario was judged" in paths["html"].read_text()
-    assert json.loads(paths["gate"].read_text())["overall"]["ok"] is False
+    assert json.loads(paths["json"].read_text())["overall"]["ok"] is False

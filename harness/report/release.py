@@ -9,17 +9,13 @@ scenario proves nothing, so it does not hold either.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.evidence import TimelineEvent
 from harness.files import write_atomic
-from harness.report.html import HTML_FILE, write_html_report
-from harness.report.junit import write_junit
-from harness.report.markdown import write_markdown_report
-from harness.report.view import build_views, expectation_text, overview
+from harness.report.view import expectation_text, overview
 from harness.verdict import GateStatus, Verdict
 
 __all__ = [
@@ -31,7 +27,6 @@ __all__ = [
     "gate_summary",
     "verdict_summary",
     "write_gate_json",
-    "write_gate_reports",
 ]
 
 GATE_FILE = "gate.json"
@@ -106,19 +101,3 @@ def write_gate_json(out_dir: Path, verdicts: Sequence[Verdict]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / GATE_FILE
     return write_atomic(target, json.dumps(gate_summary(verdicts), indent=2) + "\n")
-
-
-def write_gate_reports(out_dir: Path, verdicts: Sequence[Verdict],
-                       timelines: Mapping[str, Sequence[TimelineEvent]] | None = None,
-                       title: str | None = None) -> dict[str, Path]:
-    """Write every gate report into ``out_dir``; return them by kind: html, markdown, junit, gate.
-
-    ``timelines`` maps a run id (or a scenario name) to that run's timeline events."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    views = build_views(verdicts, timelines)  # each chart is drawn once, for both reports
-    return {
-        "html": write_html_report(out_dir, verdicts, title=title, views=views),
-        "markdown": write_markdown_report(out_dir, verdicts, title=title, html_name=HTML_FILE, views=views),
-        "junit": write_junit(out_dir, verdicts),
-        "gate": write_gate_json(out_dir, verdicts),
-    }

@@ -24,13 +24,13 @@ from harness.run import RunOptions, run_scenario
 from harness.scenario import Scenario, load_scenario
 from harness.verdict import Evidence, RunFacts, Verdict, judge, summarize_requests
 
-__all__ = ["GateResult", "error_verdict", "load_scenarios", "run_gate"]
+__all__ = ["ReleaseResult", "error_verdict", "load_scenarios", "run_release"]
 
 log = get_logger(__name__)
 
 
 @dataclass
-class GateResult:
+class ReleaseResult:
     verdicts: list[Verdict]
     reports: dict[str, Path]
     exit_code: int
@@ -58,7 +58,7 @@ def error_verdict(scenario: Scenario, problem: str) -> Verdict:
     return judge(evidence, scenario.gates)
 
 
-def run_gate(
+def run_release(
     scenarios: list[Scenario],
     out: Path,
     *,
@@ -66,8 +66,8 @@ def run_gate(
     context: str | None = None,
     kubeconfig: Path | None = None,
     on_verdict: Callable[[Scenario, Verdict], None] | None = None,
-) -> GateResult:
-    from harness.report import gate_exit_code, write_gate_reports
+) -> ReleaseResult:
+    from harness.report import gate_exit_code, write_reports
 
     out.mkdir(parents=True, exist_ok=True)
     by_scenario: dict[str, Verdict] = {}
@@ -99,5 +99,5 @@ def run_gate(
             if created and load_record(name) is not None:
                 cluster_down(name)
     verdicts = [by_scenario[s.name] for s in scenarios]
-    reports = write_gate_reports(out, verdicts, timelines)
-    return GateResult(verdicts=verdicts, reports=reports, exit_code=gate_exit_code(verdicts))
+    reports = write_reports(out, verdicts, timelines)
+    return ReleaseResult(verdicts=verdicts, reports=reports, exit_code=gate_exit_code(verdicts))
