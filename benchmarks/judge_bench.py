@@ -78,6 +78,8 @@ def write_requests(path: Path, n: int, rng: random.Random) -> dict[str, int]:
             rec: dict[str, object] = {
                 "id": f"{user[:2]}-{i}", "user": user, "conn": conn,
                 "t_start": T0 + offset, "m_start": m_start,
+                # Open-loop traffic: each request was due a fraction of a millisecond before it left.
+                "t_sched": T0 + offset - 0.0003, "m_sched": m_start - 0.0003,
             }
             if i >= n - 12:
                 made["incomplete"] += 1  # still in flight when traffic stopped

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +59,8 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"  # no complete response within the client's timeout
     INCOMPLETE = "incomplete"  # sent, but still unanswered when traffic stopped
     OTHER = "other"
+    # Due on the schedule but never sent: the traffic process's cap on requests in flight was reached.
+    NOT_SENT = "not_sent"
 
 
 def is_ok_status(status: object) -> bool:
@@ -95,14 +98,51 @@ class RequestRecord:
     conn_pod: str | None = None
     # Never written by the traffic process: set by the reader for a status that is not an integer.
     status_text: str | None = None
+    # When the request was due on the open-loop schedule (wall clock, monotonic); t_start/m_start
+    # are when it was sent, so m_start - m_sched is how late the generator was. None for closed-loop
+    # traffic, which has no schedule.
+    t_sched: float | None = None
+    m_sched: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.m_end is not None and is_ok_status(self.status)
 
     def to_json(self) -> str:
-        # Written once per request in the traffic process's hot path: plain attribute reads, no
-        # dataclasses.asdict (which deep-copies), and only the fields that are set.
+        """The record's line: only the fields that are set, in a fixed order, ASCII only.
+
+        Written once per request in the traffic process's hot path, so the usual record (strings,
+        finite floats and ints) is joined from its parts directly; anything else takes the json
+        module's way, and both give the same text (the unit tests hold them to it)."""
+        if self.status_text is not None or type(self.conn) is not ConnectionMode:
+            return self._to_json_via_dict()
+        t_start, m_start = self.t_start, self.m_start
+        if type(t_start) is not float or type(m_start) is not float or (t_start - t_start) or (m_start - m_start):
+            return self._to_json_via_dict()
+        parts = ['{"id":', _STR(self.id), ',"user":', _STR(self.user), ',"conn":', _STR(self.conn.value),
+                 ',"t_start":', float.__repr__(t_start), ',"m_start":', float.__repr__(m_start)]
+        for key in _OPTIONAL_FIELDS:
+            value = getattr(self, key)
+            if value is None:
+                continue
+            kind = type(value)
+            if kind is float:
+                if value - value:  # NaN or an infinity: json's own spelling
+                    return self._to_json_via_dict()
+                text = float.__repr__(value)
+            elif kind is int:
+                text = int.__repr__(value)
+            elif kind is str:
+                text = _STR(value)
+            elif kind is ErrorKind:
+                text = _STR(value.value)
+            else:
+                return self._to_json_via_dict()
+            parts.append(f',"{key}":{text}')
+        parts.append("}")
+        return "".join(parts)
+
+    def _to_json_via_dict(self) -> str:
         data: dict[str, Any] = {"id": self.id, "user": self.user, "conn": self.conn.value,
                                 "t_start": self.t_start, "m_start": self.m_start}
         for key in _OPTIONAL_FIELDS:
@@ -122,7 +162,9 @@ class RequestRecord:
         status = raw_status if raw_status is None or type(raw_status) is int else None
         m_start, m_end = float(data["m_start"]), _opt_float(data.get("m_end"))
         t_start, t_end = float(data["t_start"]), _opt_float(data.get("t_end"))
-        if not all(math.isfinite(v) for v in (m_start, t_start, *(v for v in (m_end, t_end) if v is not None))):
+        t_sched, m_sched = _opt_float(data.get("t_sched")), _opt_float(data.get("m_sched"))
+        optional = (v for v in (m_end, t_end, t_sched, m_sched) if v is not None)
+        if not all(math.isfinite(v) for v in (m_start, t_start, *optional)):
             raise ValueError("a time is not a finite number")
         if m_end is not None and m_end < m_start:
             raise ValueError("the answer ended before the request started")
@@ -147,12 +189,16 @@ class RequestRecord:
             pod=data.get("pod"),
             version=data.get("version"),
             conn_pod=data.get("conn_pod"),
+            t_sched=t_sched,
+            m_sched=m_sched,
         )
 
 
-_OPTIONAL_FIELDS = ("t_end", "m_end", "status", "error", "detail", "bytes", "pod", "version", "conn_pod")
+_OPTIONAL_FIELDS = ("t_sched", "m_sched", "t_end", "m_end", "status", "error", "detail", "bytes", "pod", "version",
+                    "conn_pod")
 # Only ASCII goes into a line (the encoder escapes the rest), so a line's text and bytes agree.
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_STR = encode_basestring_ascii
 
 
 class TrafficReport(BaseModel):

@@ -283,6 +283,9 @@ class _Observer(threading.Thread):
         self._current_until_m: float | None = None
         self._outage: _Outage | None = None
         self._uncovered_from_m: float | None = None
+        # Set while a watch resumed after an outage has delivered nothing yet: the server may still
+        # answer that the version is too old, and then the outage was never covered after all.
+        self._unconfirmed_since_m: float | None = None
         self._watch: WatchLike | None = None
         self._healthy_at_stop: bool | None = None
         self._finished = False
@@ -303,12 +306,14 @@ class _Observer(threading.Thread):
         with self._lock:
             self._current = True
             self._current_until_m = time.monotonic()
+            self._unconfirmed_since_m = None
 
     def _established(self) -> None:
         with self._lock:
             self._mark_current()
             outage, self._outage = self._outage, None
             if outage is not None:
+                self._unconfirmed_since_m = outage.current_until_m
                 self.resumes += 1
                 self._note("resumed", f"watching again from resourceVersion {self._version}",
                            failures=outage.failures, outage_s=round(time.monotonic() - outage.since_m, 3),
@@ -334,7 +339,13 @@ class _Observer(threading.Thread):
     def _expired(self, detail: str) -> None:
         with self._lock:
             self._current = False
-            since = self._outage.current_until_m if self._outage is not None else self._current_until_m
+            if self._outage is not None:
+                since = self._outage.current_until_m
+            elif self._unconfirmed_since_m is not None:
+                since = self._unconfirmed_since_m  # the resumed watch was refused at once
+            else:
+                since = self._current_until_m
+            self._unconfirmed_since_m = None
             if self._uncovered_from_m is None:
                 self._uncovered_from_m = since
             self._version = ""

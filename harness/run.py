@@ -206,6 +206,8 @@ class _Run:
             rate=scenario.traffic.rate, users=scenario.traffic.users,
             keepalive_share=scenario.traffic.keepalive_share, paths=scenario.target.paths,
             timeout_s=scenario.traffic.timeout_s, max_duration_s=scenario.traffic.max_duration_s,
+            model=scenario.traffic.model, arrivals=scenario.traffic.arrivals, seed=scenario.seed,
+            max_in_flight=scenario.traffic.max_in_flight,
         )
 
     def _drive(self) -> None:

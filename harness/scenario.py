@@ -149,6 +149,10 @@ class TrafficSection(Params):
     min_duration_s: float = Field(0.0, ge=0, le=MAX_RUN_S)
     max_duration_s: float = Field(900.0, gt=0, le=MAX_RUN_S)
     timeout_s: float = Field(5.0, gt=0, le=120)
+    # open: each mode sends on a fixed schedule whatever is outstanding; closed: users wait for answers.
+    model: Literal["open", "closed"] = "open"
+    arrivals: Literal["uniform", "poisson"] = "uniform"  # open model: gaps of the schedule (poisson: by seed)
+    max_in_flight: int | None = Field(None, ge=1, le=100_000)  # per mode; default ceil(rate x timeout_s x 1.2) + users
 
     @field_validator("connection_modes")
     @classmethod

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.log import console as central_console
+from harness.report.view import outage_detail
 from harness.verdict import GateStatus, Verdict
 
 __all__ = ["STYLES", "print_verdict", "verdict_renderable"]
@@ -48,7 +49,8 @@ def _counts(verdict: Verdict) -> Text:
     outcomes = counts.outcomes
     text = Text()
     text.append(f"{outcomes.total} requests: {outcomes.ok} ok")
-    for name in ("http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other", "bad_status"):
+    for name in ("http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other", "bad_status",
+                 "not_sent"):
         n = getattr(outcomes, name)
         if n:
             text.append(", ")
@@ -58,6 +60,8 @@ def _counts(verdict: Verdict) -> Text:
     if counts.by_conn:
         per_conn = "; ".join(f"{conn}: {c.failed()} of {c.total} failed" for conn, c in counts.by_conn.items())
         text.append(f"\n{per_conn}", style="dim")
+    for mode, run in counts.outages.items():
+        text.append(f"\nlongest outage ({mode}): {run.failed} requests {outage_detail(verdict, run)}", style="red")
     lat = verdict.latency_during_disruption
     if lat.count and lat.p99_ms is not None:
         text.append(f"\nduring the disruption: p99 {lat.p99_ms:.1f} ms over {lat.count} responses", style="dim")

@@ -14,6 +14,7 @@ from harness.evidence import TimelineEvent, TimelineKind
 from harness.log import get_logger
 from harness.report.chart import OUTCOME_LABELS, ActionMark, chart_data, failing_outcomes, render_chart_svg
 from harness.verdict import OUTCOMES, Verdict
+from harness.verdict.outage import OutageRun
 
 __all__ = [
     "MAX_TIMELINE_ROWS",
@@ -189,6 +190,17 @@ def _traffic_rate(verdict: Verdict) -> tuple[float | None, float | None]:
     return counts.total / duration, duration
 
 
+def outage_detail(verdict: Verdict, run: OutageRun) -> str:
+    """When a run of consecutive failed requests was due and how long it lasted, in words."""
+    origin = verdict.origin_m if verdict.origin_m is not None else run.first_m
+    text = (f"in a row, due over {run.span_s:.2f} s "
+            f"({run.first_m - origin:+.2f}..{run.last_m - origin:+.2f} s)")
+    bound = run.bound_s
+    if bound is not None:
+        text += f"; {bound:.2f} s between the answers around it"
+    return text
+
+
 def _numbers(verdict: Verdict) -> list[KeyNumber]:
     outcomes = verdict.counts.outcomes
     total = outcomes.total
@@ -205,6 +217,9 @@ def _numbers(verdict: Verdict) -> list[KeyNumber]:
         KeyNumber("failed", str(failed), breakdown or "none", "bad" if failed else "good"),
         KeyNumber("failure rate", _pct(failed, total), f"{failed} of {total}", "bad" if failed else "good"),
     ]
+    for mode, run in verdict.counts.outages.items():
+        numbers.append(KeyNumber(f"longest outage ({mode})", f"{run.failed} requests", outage_detail(verdict, run),
+                                 "bad"))
     rollout = verdict.facts.rollout
     if rollout is None:
         numbers.append(KeyNumber("rollout", "-", "no rollout to wait for"))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from harness.traffic.schedule import default_in_flight_cap
 
 __all__ = ["TrafficConfig"]
 
@@ -20,6 +24,13 @@ class TrafficConfig(BaseModel):
     timeout_s: float = Field(5.0, gt=0)
     connect_timeout_s: float = Field(3.0, gt=0)
     max_duration_s: float = Field(1800.0, gt=0, description="The process stops by itself after this long")
+    # open: each connection mode sends on a fixed schedule whatever is outstanding (the loss a steady
+    # stream of clients sees); closed: each user waits for its answer before it sends again.
+    model: Literal["open", "closed"] = "open"
+    arrivals: Literal["uniform", "poisson"] = Field("uniform", description="Open model: the schedule's gaps")
+    seed: int = Field(0, ge=0, description="Seeds the Poisson schedule: the same seed, the same due times")
+    max_in_flight: int | None = Field(None, ge=1, description="Open model: requests in flight per connection "
+                                      "mode at most; default ceil(rate x timeout_s x 1.2) + users")
     # Only for measuring the cost of the records themselves (benchmarks): the same users, no records.
     record: bool = True
 
@@ -43,3 +54,9 @@ class TrafficConfig(BaseModel):
     @property
     def mode_rates(self) -> dict[str, float]:
         return {mode: self.rate * n / self.users for mode, n in self.users_by_mode.items()}
+
+    def in_flight_cap(self, mode: str) -> int:
+        """Open model: how many requests of ``mode`` may be in flight at once."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        return default_in_flight_cap(self.mode_rates[mode], self.timeout_s, self.users_by_mode[mode])

@@ -1,5 +1,9 @@
 """The traffic process: Locust users at a fixed rate, one JSON line per request.
 
+Two traffic models: ``open`` (the default; ``harness.traffic.open_loop``) sends each connection
+mode's requests on a fixed schedule whatever is outstanding; ``closed`` (for comparison) has each
+user wait for its answer before it sends again, paced at its share of the rate.
+
 Run as ``python -m harness.traffic.worker CONFIG_JSON``. Importing locust monkey-patches the whole
 process with gevent, which is why this module is never imported by the harness process itself.
 
@@ -12,7 +16,8 @@ records complete and unaltered.
 
 from __future__ import annotations
 
-import itertools
+import gc
+import resource
 import signal
 import sys
 import time
@@ -26,44 +31,36 @@ import geventhttpclient.client
 from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
 
-from harness.evidence import ConnectionMode, ErrorKind, LinesDigest, RequestRecord, TrafficReport
+from harness.evidence import ConnectionMode, ErrorKind, RequestRecord
 from harness.traffic.classify import classify
 from harness.traffic.config import TrafficConfig
+from harness.traffic.open_loop import ModeTraffic, open_user_classes, start_modes
 from harness.traffic.protocol import TrafficStatus, done_line, status_line
+from harness.traffic.recorder import Recorder
 
 # geventhttpclient silently re-sends an idempotent request whose connection broke after it was
 # sent. That retry would hide exactly the loss the harness exists to measure: every request sent
 # is recorded with its own outcome, never replaced by a second attempt.
 geventhttpclient.client._may_retry_after_send_error = lambda method: False
 
+
+class _EveryStatus:
+    """Locust's client turns any status outside its short list (a 404, a 503, a 999) into an
+    exception and releases the connection before the body is read. Every status is accepted here
+    and recorded as it came; judging alone decides which statuses are answers."""
+
+    def __contains__(self, status: object) -> bool:
+        return True
+
+
+_EVERY_STATUS = _EveryStatus()
+
 # --- shared state of this process ------------------------------------------------------------
 
 
-@dataclass
-class _Tally:
-    """What this process sent and wrote; the final report is made from it."""
-
-    sent: int = 0
-    ok: int = 0
-    failed: int = 0
-    by_user: dict[str, int] = field(default_factory=dict)
-    by_conn: dict[str, int] = field(default_factory=dict)
-    max_seq: int = 0
-    lines: int = 0
-    digest: LinesDigest = field(default_factory=LinesDigest)
-
-    def report(self, ended: Literal["stopped", "max_duration"]) -> TrafficReport:
-        return TrafficReport(sent=self.sent, ok=self.ok, failed=self.failed, by_user=dict(self.by_user),
-                             by_conn=dict(self.by_conn), lines=self.lines, digest=self.digest.hexdigest(),
-                             max_seq=self.max_seq, ended=ended)
-
-
 _CONFIG: TrafficConfig | None = None
-_ids = itertools.count(1)
-_inflight: dict[str, RequestRecord] = {}
-_pending_lines: list[str] = []
+_RECORDER: Recorder | None = None
 _stopping = False
-_tally = _Tally()
 
 
 def _config() -> TrafficConfig:
@@ -71,51 +68,41 @@ def _config() -> TrafficConfig:
     return _CONFIG
 
 
-def _finish(rec: RequestRecord) -> None:
-    _inflight.pop(rec.id, None)
-    if rec.ok:
-        _tally.ok += 1
-    else:
-        _tally.failed += 1
-    _pending_lines.append(rec.to_json())
-
-
-def _count_sent(user: str, mode: ConnectionMode) -> None:
-    _tally.sent += 1
-    _tally.by_user[user] = _tally.by_user.get(user, 0) + 1
-    _tally.by_conn[mode.value] = _tally.by_conn.get(mode.value, 0) + 1
+def _recorder() -> Recorder:
+    assert _RECORDER is not None
+    return _RECORDER
 
 
 class _Recording:
-    """Mixin: every request goes through ``send`` and becomes one record."""
+    """Closed-loop mixin: every request goes through ``send`` and becomes one record."""
 
     conn_mode = ConnectionMode.KEEP_ALIVE
     last_pod: str | None = None
     client: Any
 
+    def on_start(self) -> None:
+        self.client.client.valid_response_codes = _EVERY_STATUS
+
     def send(self) -> None:
         if _stopping:
             return
-        cfg = _config()
+        cfg, recorder = _config(), _recorder()
         user = type(self).__name__
+        tally = recorder.tally
         if not cfg.record:
             # The benchmark's baseline: the same user and request, nothing recorded.
-            _count_sent(user, self.conn_mode)
+            tally.count_sent(user, self.conn_mode)
             resp = self.client.get(cfg.paths[0], headers={"X-Request-ID": "bench"})
             ok = getattr(resp, "error", None) is None and 200 <= getattr(resp, "status_code", 0) < 400
             if ok:
-                _tally.ok += 1
+                tally.ok += 1
             else:
-                _tally.failed += 1
+                tally.failed += 1
             return
-        seq = next(_ids)
-        _tally.max_seq = seq
-        rid = f"{cfg.run_id}-{seq:08d}"
-        rec = RequestRecord(id=rid, user=user, conn=self.conn_mode,
-                            t_start=time.time(), m_start=time.monotonic(),
-                            conn_pod=self.last_pod if self.conn_mode is ConnectionMode.KEEP_ALIVE else None)
-        _inflight[rid] = rec
-        _count_sent(user, self.conn_mode)
+        rec = recorder.begin(user, self.conn_mode, t_start=time.time(), m_start=time.monotonic(),
+                             conn_pod=self.last_pod if self.conn_mode is ConnectionMode.KEEP_ALIVE else None)
+        seq = tally.max_seq
+        rid = rec.id
         headers = {"X-Request-ID": rid}
         if self.conn_mode is ConnectionMode.NEW:
             headers["Connection"] = "close"
@@ -129,7 +116,7 @@ class _Recording:
             rec.error = classify(exc)
             rec.detail = f"{type(exc).__name__}: {exc}"[:200]
             self.last_pod = None
-        _finish(rec)
+        recorder.finish(rec)
 
     def _record_response(self, rec: RequestRecord, resp: Any) -> None:
         error = getattr(resp, "error", None)
@@ -191,7 +178,7 @@ def _user_class(name: str, mode: ConnectionMode, count: int, cfg: TrafficConfig)
 _CLASS_NAMES = {ConnectionMode.KEEP_ALIVE: "KeepAliveUser", ConnectionMode.NEW: "NewConnectionUser"}
 
 
-def _user_classes(cfg: TrafficConfig) -> list[type]:
+def _closed_user_classes(cfg: TrafficConfig) -> list[type]:
     return [_user_class(_CLASS_NAMES[ConnectionMode(mode)], ConnectionMode(mode), count, cfg)
             for mode, count in cfg.users_by_mode.items()]
 
@@ -201,6 +188,7 @@ class _Writer:
     """Appends the finished records to the file, and feeds exactly those bytes to the digest."""
 
     path: str
+    recorder: Recorder
     stop: gevent.event.Event = field(default_factory=gevent.event.Event)
 
     def run(self) -> None:
@@ -209,36 +197,64 @@ class _Writer:
                 self.flush(fh)
             self.flush(fh)
 
-    @staticmethod
-    def flush(fh: Any) -> None:
-        if not _pending_lines:
+    def flush(self, fh: Any) -> None:
+        # take_lines hands over the lines without a switch to another greenlet in between.
+        lines = self.recorder.take_lines()
+        if not lines:
             return
-        # No switch to another greenlet can happen between these two statements.
-        lines = _pending_lines[:]
-        del _pending_lines[: len(lines)]
         data = ("\n".join(lines) + "\n").encode("utf-8")
         fh.write(data)
         fh.flush()
-        _tally.digest.update(data)
-        _tally.lines += len(lines)
+        tally = self.recorder.tally
+        tally.digest.update(data)
+        tally.lines += len(lines)
 
 
-def _status(rps: float) -> None:
-    status = TrafficStatus(sent=_tally.sent, ok=_tally.ok, failed=_tally.failed, inflight=len(_inflight),
-                           rps=round(rps, 1), m=time.monotonic(), by_conn=dict(_tally.by_conn))
+def _status(recorder: Recorder, rps: float) -> None:
+    tally = recorder.tally
+    status = TrafficStatus(sent=tally.sent, ok=tally.ok, failed=tally.failed, inflight=len(recorder.inflight),
+                           rps=round(rps, 1), m=time.monotonic(), by_conn=dict(tally.by_conn))
     sys.stdout.write(status_line(status))
     sys.stdout.flush()
 
 
+def _raise_open_files_limit() -> None:
+    """Open-loop traffic holds a connection per request in flight: up to the in-flight cap of every
+    mode, far above a shell's usual soft limit of 1,024 descriptors when nothing answers."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _drain(recorder: Recorder, modes: dict[ConnectionMode, ModeTraffic], deadline: float) -> None:
+    """Wait until every request sent has ended (or the deadline passed). An open-loop user that was
+    late may still start a request due before the stop, so the check waits a beat first."""
+    while time.monotonic() < deadline:
+        gevent.sleep(0.05)
+        if not recorder.inflight and not any(len(t.group) for t in modes.values()):
+            return
+
+
 def main(argv: list[str]) -> int:
-    global _CONFIG, _stopping
+    global _CONFIG, _RECORDER, _stopping
     with open(argv[1], encoding="utf-8") as fh:
         cfg = TrafficConfig.model_validate_json(fh.read())
     _CONFIG = cfg
-    env = Environment(user_classes=_user_classes(cfg), host=cfg.url, events=events,
+    recorder = _RECORDER = Recorder(cfg.run_id)
+    modes: dict[ConnectionMode, ModeTraffic] = {}
+    if cfg.model == "open":
+        _raise_open_files_limit()
+        modes = start_modes(cfg)
+        user_classes = open_user_classes(cfg, recorder, modes)
+        # Every user starts at once: the schedule, not the spawn rate, says when requests go.
+        spawn_rate = 100.0  # Locust warns above this; one user alone could carry the schedule
+    else:
+        user_classes = _closed_user_classes(cfg)
+        spawn_rate = cfg.spawn_rate
+    env = Environment(user_classes=user_classes, host=cfg.url, events=events,
                       stop_timeout=cfg.timeout_s + 2, catch_exceptions=True)
     runner = env.create_local_runner()
-    writer = _Writer(cfg.out)
+    writer = _Writer(cfg.out, recorder)
     writer_greenlet = gevent.spawn(writer.run)
     stop_requested = gevent.event.Event()
 
@@ -247,34 +263,39 @@ def main(argv: list[str]) -> int:
 
     gevent.signal_handler(signal.SIGTERM, request_stop)
     gevent.signal_handler(signal.SIGINT, request_stop)
-    runner.start(cfg.users, spawn_rate=cfg.spawn_rate)
+    # Everything imported and built so far lives as long as the process: out of the collector's way,
+    # so that the full collections the records trigger do not walk Locust's and pydantic's objects.
+    gc.freeze()
+    runner.start(cfg.users, spawn_rate=spawn_rate)
+    tally = recorder.tally
     last_sent, last_m = 0, time.monotonic()
     deadline = time.monotonic() + cfg.max_duration_s
     ended: Literal["stopped", "max_duration"] = "stopped"
     while not stop_requested.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
         now = time.monotonic()
-        _status((_tally.sent - last_sent) / max(now - last_m, 1e-6))
-        last_sent, last_m = _tally.sent, now
+        _status(recorder, (tally.sent - last_sent) / max(now - last_m, 1e-6))
+        last_sent, last_m = tally.sent, now
         if now >= deadline:
             ended = "max_duration"
             break
     # Stop sending; requests already sent finish (or time out) before the users are stopped.
     _stopping = True
-    drain_deadline = time.monotonic() + cfg.timeout_s + 2
-    while _inflight and time.monotonic() < drain_deadline:
-        gevent.sleep(0.05)
+    stop_m = time.monotonic()
+    for traffic in modes.values():
+        traffic.stop_m = stop_m
+    _drain(recorder, modes, time.monotonic() + cfg.timeout_s + 2)
     runner.quit()
+    for traffic in modes.values():
+        # A request still running now is recorded below as sent and never answered.
+        traffic.group.kill(block=True, timeout=2.0)
     # Anything still in flight now was sent and never answered: it is recorded, not dropped.
-    for rec in list(_inflight.values()):
-        rec.error = ErrorKind.INCOMPLETE
-        rec.detail = "no response when traffic stopped"
-        _finish(rec)
+    recorder.abandon_inflight()
     writer.stop.set()
     writer_greenlet.join()
     if not writer_greenlet.successful():
         raise RuntimeError(f"writing {cfg.out} failed: {writer_greenlet.exception}")
-    _status(0.0)
-    sys.stdout.write(done_line(_tally.report(ended)))
+    _status(recorder, 0.0)
+    sys.stdout.write(done_line(tally.report(ended)))
     sys.stdout.flush()
     return 0
 

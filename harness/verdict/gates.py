@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from harness.evidence import TimelineEvent
 from harness.verdict.accounting import records_accounted
 from harness.verdict.coverage import observers_complete
+from harness.verdict.flow import traffic_flow
+from harness.verdict.lateness import traffic_on_schedule
 from harness.verdict.model import GateConfig, GateResult, GateStatus, RunFacts
 from harness.verdict.summary import RequestSummary
 from harness.verdict.timeline import first_disruption_start, pod_changes_after
@@ -32,6 +34,7 @@ __all__ = [
     "records_accounted",
     "records_readable",
     "rollout_completed",
+    "traffic_flow",
 ]
 
 
@@ -315,4 +318,6 @@ DEFAULT_GATES: tuple[Gate, ...] = (
     observers_complete,
     records_readable,
     records_accounted,
+    traffic_flow,
+    traffic_on_schedule,
 )

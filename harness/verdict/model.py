@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.errors import ConfigError
 from harness.evidence import TrafficReport
+from harness.verdict.outage import OutageRun
 
 __all__ = [
     "RUN_FILE",
@@ -120,6 +121,9 @@ class GateConfig(_Facts):
     disruption_replaces: Literal["all", "any", "none"] = "all"
     # Whether a pod that was not there before must have become ready (false for a scale-down).
     disruption_new_ready: bool = True
+    # Open-loop traffic: how late (send time minus due time) requests may leave at p99 before the
+    # traffic generator counts as saturated and the verdict as INCONCLUSIVE.
+    max_lateness_p99_ms: float = Field(default=50.0, gt=0)
 
     @property
     def has_error_budget(self) -> bool:
@@ -176,18 +180,19 @@ class OutcomeCounts(_Model):
     incomplete: int = 0  # sent, never answered: error "incomplete", or no end/status recorded
     other: int = 0
     bad_status: int = 0  # a status that is no final HTTP answer: 0, 1xx, 600 and above, not an integer
+    not_sent: int = 0  # due on the schedule, never sent: the generator's in-flight cap was reached
 
     @property
     def total(self) -> int:
         return (self.ok + self.http_4xx + self.http_5xx + self.refused + self.reset + self.timeout
-                + self.incomplete + self.other + self.bad_status)
+                + self.incomplete + self.other + self.bad_status + self.not_sent)
 
     @property
     def connection_errors(self) -> int:
         return self.refused + self.reset + self.timeout + self.other
 
     def failed(self, *, allow_4xx: bool = False) -> int:
-        return (self.http_5xx + self.connection_errors + self.incomplete + self.bad_status
+        return (self.http_5xx + self.connection_errors + self.incomplete + self.bad_status + self.not_sent
                 + (0 if allow_4xx else self.http_4xx))
 
 
@@ -213,7 +218,8 @@ class LatencyStats(_Model):
 
 class Counts(_Model):
     outcomes: OutcomeCounts = Field(default_factory=OutcomeCounts)
-    by_status: dict[str, int] = Field(default_factory=dict)  # "200": n
+    # "200": n; a status that is not an integer under its JSON text ('"200"': n, class "not an integer").
+    by_status: dict[str, int] = Field(default_factory=dict)
     by_status_class: dict[str, int] = Field(default_factory=dict)  # "2xx": n
     by_error_kind: dict[str, int] = Field(default_factory=dict)  # "reset": n
     by_conn: dict[str, OutcomeCounts] = Field(default_factory=dict)
@@ -226,6 +232,8 @@ class Counts(_Model):
     last_end_m: float | None = None
     # Per failing outcome, the monotonic start of its first and last request.
     failure_spans: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    # Per connection mode with a failure: its longest run of consecutive failed requests by due time.
+    outages: dict[str, OutageRun] = Field(default_factory=dict)
 
     @property
     def total(self) -> int:

@@ -11,6 +11,7 @@ monotonic times are held to that order: the wall clock may be stepped during a r
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
 import math
@@ -28,7 +29,9 @@ from typing import Any, TypeVar
 from harness.evidence import ConnectionMode, ErrorKind, LinesDigest, RequestRecord, file_digest
 from harness.log import get_logger
 from harness.verdict.ids import DEFAULT_SEQ_LIMIT, IdTally
+from harness.verdict.lateness import COLUMNS, LATE_EDGES_MS, LATE_STEPS_PER_MS, NOT_SENT_COLUMN, ModeLateness
 from harness.verdict.model import Bucket, Counts, LatencyStats, OutcomeCounts
+from harness.verdict.outage import OutageTally
 
 __all__ = [
     "OUTCOMES",
@@ -42,15 +45,16 @@ __all__ = [
 
 # Column order of every per-outcome counter; names are OutcomeCounts fields.
 OUTCOMES: tuple[str, ...] = (
-    "ok", "http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other", "bad_status",
+    "ok", "http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other", "bad_status", "not_sent",
 )
-_OK, _H4, _H5, _INCOMPLETE, _BAD = 0, 1, 2, 6, 8
+_OK, _H4, _H5, _INCOMPLETE, _BAD, _NOT_SENT = 0, 1, 2, 6, 8, 9
 _ERROR_COLUMN: dict[str, int] = {
     ErrorKind.REFUSED.value: 3,
     ErrorKind.RESET.value: 4,
     ErrorKind.TIMEOUT.value: 5,
     ErrorKind.INCOMPLETE.value: _INCOMPLETE,
     ErrorKind.OTHER.value: 7,
+    ErrorKind.NOT_SENT.value: _NOT_SENT,
 }
 _CONN_MODES = frozenset(mode.value for mode in ConnectionMode)
 
@@ -204,6 +208,8 @@ class RequestSummary:
     # of the lines the traffic process would have written for them).
     digest: str | None = None
     lines: int | None = None
+    # Connection mode -> how late its scheduled requests left (open-loop traffic; see verdict.lateness).
+    lateness: dict[str, ModeLateness] = field(default_factory=dict)
 
     def bucket_list(self, origin_m: float | None = None) -> list[Bucket]:
         origin = self.counts.first_m if origin_m is None else origin_m
@@ -235,9 +241,10 @@ def _add_counts(into: dict[_K, int], more: dict[_K, int]) -> None:
 
 
 # One request as the hot loop wants it: m_start, m_end, status (as recorded), error, conn, user, pod,
-# version, t_start, t_end, id, and the record (or its raw dict, turned into a record only if kept).
+# version, t_start, t_end, t_sched, m_sched, id, and the record (or its raw dict, turned into a record
+# only if kept).
 _Row = tuple[float, float | None, object, str | None, str, str, str | None, str | None, float, float | None,
-             object, "RequestRecord | dict[str, Any]"]
+             float | None, float | None, object, "RequestRecord | dict[str, Any]"]
 _INF = math.inf
 
 
@@ -275,6 +282,8 @@ class _Accumulator:
         self.malformed = 0
         self.starts_by_conn: dict[str, dict[int, int]] = {}
         self.ids = IdTally(seq_limit)
+        self.lateness: dict[str, ModeLateness] = {}
+        self.outages = OutageTally()
 
     def consume(self, rows: Iterable[_Row]) -> None:
         """Fold rows into the counters. This loop runs once per request, so it works on local
@@ -297,10 +306,15 @@ class _Accumulator:
         starts_by_conn = self.starts_by_conn
         ids = self.ids
         seen, seq_limit, ids_valid = ids.seen, ids.limit, 0
-        for m_start, m_end, status, error, conn, user, pod, version, t_start, t_end, rid, source in rows:
+        # Per connection mode: where its due times go (successes, failures) and its lateness state.
+        sched_of: dict[str, tuple[Any, Any, ModeLateness, dict[int, list[int]], dict[int, int]]] = {}
+        edges, late_col, not_sent_col, steps = LATE_EDGES_MS, bisect.bisect_left, NOT_SENT_COLUMN, LATE_STEPS_PER_MS
+        for (m_start, m_end, status, error, conn, user, pod, version, t_start, t_end, t_sched, m_sched, rid,
+             source) in rows:
             seq += 1
             # x - x is 0.0 for a finite number and NaN (truthy) for NaN or an infinity.
-            if (m_start - m_start) or (t_start - t_start) or (t_end is not None and (t_end - t_end)):
+            if ((m_start - m_start) or (t_start - t_start) or (t_end is not None and (t_end - t_end))
+                    or (m_sched is not None and (m_sched - m_sched)) or (t_sched is not None and (t_sched - t_sched))):
                 malformed += 1
                 continue
             if m_end is not None and not 0.0 <= m_end - m_start < _INF:
@@ -350,14 +364,40 @@ class _Accumulator:
             second = int(m_start // 1.0)
             per_second[second] = per_second.get(second, 0) + 1
 
+            sched = sched_of.get(conn)
+            if sched is None:
+                sched = sched_of[conn] = self._schedule_state(conn)
+            # Outage runs are ordered by due time; a request without one is placed at its start.
+            if col >= _FIRST_FAILING:
+                sched[1](m_start if m_sched is None else m_sched)
+            else:
+                sched[0](m_start if m_sched is None else m_sched)
+            if m_sched is None:
+                sched[2].unscheduled += 1
+            else:
+                due_second = int(m_sched // 1.0)
+                row = sched[3].get(due_second)
+                if row is None:
+                    row = sched[3][due_second] = [0] * COLUMNS
+                if col == _NOT_SENT:
+                    row[not_sent_col] += 1
+                else:
+                    late_ms = (m_start - m_sched) * 1000.0
+                    row[late_col(edges, late_ms)] += 1
+                    late_hist = sched[4]
+                    key = int(late_ms * steps) if late_ms > 0.0 else 0
+                    late_hist[key] = late_hist.get(key, 0) + 1
+                    if late_ms > sched[2].max_ms:  # noqa: PLR1730 - an if is cheaper than max()
+                        sched[2].max_ms = late_ms
+
             index = int(m_start // bucket_s)
             row = buckets.get(index)
             if row is None:
-                row = buckets[index] = [0, 0, 0, 0, 0, 0, 0, 0, 0]
+                row = buckets[index] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
             row[col] += 1
             row = by_class.get((conn, user))
             if row is None:
-                row = by_class[conn, user] = [0, 0, 0, 0, 0, 0, 0, 0, 0]
+                row = by_class[conn, user] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
             row[col] += 1
             if pod is not None:
                 by_pod[pod] = by_pod.get(pod, 0) + 1
@@ -394,6 +434,13 @@ class _Accumulator:
         self.latency.count += n_latency
         self.latency.max_ms = max_ms
 
+    def _schedule_state(self, conn: str) -> tuple[Any, Any, ModeLateness, dict[int, list[int]], dict[int, int]]:
+        lateness = self.lateness.get(conn)
+        if lateness is None:
+            lateness = self.lateness[conn] = ModeLateness()
+        ok, failed = self.outages.arrays(conn)
+        return ok.append, failed.append, lateness, lateness.seconds, lateness.hist
+
     def _odd_status(self, status: object) -> None:
         key = json.dumps(status)[:40]
         self.by_odd_status[key] = self.by_odd_status.get(key, 0) + 1
@@ -429,6 +476,13 @@ class _Accumulator:
         for conn, seconds in other.starts_by_conn.items():
             _add_counts(self.starts_by_conn.setdefault(conn, {}), seconds)
         self.ids.merge(other.ids)
+        for conn, lateness in other.lateness.items():
+            mine = self.lateness.get(conn)
+            if mine is None:
+                self.lateness[conn] = lateness
+            else:
+                mine.merge(lateness)
+        self.outages.merge(other.outages)
         _add_counts(self.by_pod, other.by_pod)
         _add_counts(self.by_version, other.by_version)
         if other.first_m < self.first_m:
@@ -485,6 +539,7 @@ class _Accumulator:
             last_m=self.last_m if have else None,
             last_end_m=self.last_end_m if self.last_end_m != -math.inf else None,
             failure_spans=spans,
+            outages=self.outages.runs(),
         )
 
         def ordered(heap: list[tuple[float, int, RequestRecord]]) -> list[RequestRecord]:
@@ -504,6 +559,7 @@ class _Accumulator:
             starts_by_conn={conn: dict(sorted(seconds.items()))
                             for conn, seconds in sorted(self.starts_by_conn.items())},
             ids=self.ids,
+            lateness=dict(sorted(self.lateness.items())),
         )
 
 
@@ -537,7 +593,8 @@ def summarize_requests(
 def _row_of(rec: RequestRecord) -> _Row:
     status: object = rec.status if rec.status_text is None else json.loads(rec.status_text)
     return (rec.m_start, rec.m_end, status, None if rec.error is None else rec.error.value,
-            rec.conn.value, rec.user, rec.pod, rec.version, rec.t_start, rec.t_end, rec.id, rec)
+            rec.conn.value, rec.user, rec.pod, rec.version, rec.t_start, rec.t_end, rec.t_sched, rec.m_sched,
+            rec.id, rec)
 
 
 def summarize_requests_file(
@@ -708,6 +765,12 @@ def _rows_from_lines(lines: Iterable[bytes], acc: _Accumulator) -> Iterator[_Row
             t_end = d.get("t_end")
             if t_end is not None:
                 t_end += 0.0
+            t_sched = d.get("t_sched")
+            if t_sched is not None:
+                t_sched += 0.0
+            m_sched = d.get("m_sched")
+            if m_sched is not None:
+                m_sched += 0.0
             error = d.get("error")
             conn = d.get("conn", "keep-alive")
             user = d.get("user", "")
@@ -729,7 +792,8 @@ def _rows_from_lines(lines: Iterable[bytes], acc: _Accumulator) -> Iterator[_Row
         if (error is not None and error not in error_kinds) or conn not in conn_modes:
             acc.malformed += 1  # RequestRecord.from_dict rejects an unknown enum value too
             continue
-        yield (m_start, m_end, d.get("status"), error, conn, user, pod, version, t_start, t_end, rid, d)
+        yield (m_start, m_end, d.get("status"), error, conn, user, pod, version, t_start, t_end, t_sched, m_sched,
+               rid, d)
 
 
 def _row_from_odd_line(line: bytes) -> _Row | None:

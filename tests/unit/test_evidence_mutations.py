@@ -556,7 +556,8 @@ def _stopped_early(run: Run, at: float, **report: Any) -> list[Record]:
 def _early_stop_expectation(kept: list[Record]) -> Expect:
     if any(failing(r) for r in kept):  # a failure that was recorded still fails the run
         return Expect(GateStatus.FAIL, {"records_accounted": GateStatus.PASS})
-    return Expect(GateStatus.INCONCLUSIVE, {"records_accounted": GateStatus.PASS, "traffic_flow": GateStatus.INCONCLUSIVE},
+    return Expect(GateStatus.INCONCLUSIVE,
+                  {"records_accounted": GateStatus.PASS, "traffic_flow": GateStatus.INCONCLUSIVE},
                   needs_flow_gate=True)
 
 
@@ -591,7 +592,8 @@ def one_connection_mode_never_sent(run: Run, base: Verdict) -> Expect:
     run.reaccount()
     if any(failing(r) for r in kept):
         return Expect(GateStatus.FAIL, {"records_accounted": GateStatus.PASS})
-    return Expect(GateStatus.INCONCLUSIVE, {"records_accounted": GateStatus.PASS, "traffic_flow": GateStatus.INCONCLUSIVE},
+    return Expect(GateStatus.INCONCLUSIVE,
+                  {"records_accounted": GateStatus.PASS, "traffic_flow": GateStatus.INCONCLUSIVE},
                   [("traffic_flow", "new")], needs_flow_gate=True)
 
 
@@ -688,6 +690,10 @@ def recorded(request: pytest.FixtureRequest) -> Path:
     return path
 
 
+def _gates(verdict: Verdict) -> list[tuple[str, GateStatus, str]]:
+    return [(g.name, g.status, g.reason) for g in verdict.gates]
+
+
 def baseline_problem(run: Run, verdict: Verdict) -> str | None:
     """Why the untouched copy is no baseline to compare with, or None when it judges as it expects."""
     expected = GateStatus.PASS if verdict.expected == "pass" else GateStatus.FAIL
@@ -740,7 +746,7 @@ def test_a_mutated_run_is_judged_as_the_mutation_demands(recorded: Path, tmp_pat
     for phrase in expect.never:
         assert all(phrase not in reason for reason in reasons.values()), shown
     if expect.same_as_baseline:
-        assert [(g.name, g.status, g.reason) for g in verdict.gates] == [(g.name, g.status, g.reason) for g in base.gates]
+        assert _gates(verdict) == _gates(base)
         assert verdict.counts == base.counts
 
 
@@ -748,5 +754,5 @@ def test_judging_in_worker_processes_changes_nothing(recorded: Path, tmp_path: P
     run = Run(recorded, tmp_path / "run")
     base = baseline(run)
     split = run.judge(workers=3)
-    assert [(g.name, g.status, g.reason) for g in split.gates] == [(g.name, g.status, g.reason) for g in base.gates]
+    assert _gates(split) == _gates(base)
     assert split.counts == base.counts

@@ -237,6 +237,21 @@ def test_a_resume_that_is_too_old_relists(tmp_path: Path) -> None:
     assert thread.relists == 1
 
 
+def test_a_resumed_watch_refused_at_once_is_uncovered_from_before_the_outage(tmp_path: Path) -> None:
+    # After an API server restart the new watch is accepted, then its first event says the version is
+    # gone: the outage was never covered, so the window starts where the old watch was last current.
+    api = FakeApi([pod_list("3", pod("a", "3")), pod_list("20", pod("a", "20"))],
+                  [[change("MODIFIED", pod("a", "4")), ProtocolError("Response ended prematurely")],
+                   [error_event(410)]])
+    events, thread = run(tmp_path, api)
+    assert notes(events) == ["synced", "error", "resumed", "expired", "relisted", "stopped"]
+    relisted = note(events, "relisted")
+    modified = next(e for e in events if e.type == "MODIFIED")
+    assert relisted.data["uncovered_from_m"] == pytest.approx(modified.m, abs=0.05)
+    assert relisted.data["uncovered_from_m"] <= note(events, "error").m
+    assert thread.relists == 1
+
+
 def test_the_first_list_is_retried_until_the_api_answers(tmp_path: Path) -> None:
     api = FakeApi([ConnectionRefusedError(111, "Connection refused"), pod_list("3", pod("a", "3"))], [])
     events, thread = run(tmp_path, api)

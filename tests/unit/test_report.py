@@ -75,7 +75,9 @@ def make_verdict(*, failures: list[RequestRecord] | None = None, expect: Literal
     facts = RunFacts(scenario=scenario, run_id=f"{scenario}-1", started_at=T0 - 10, ended_at=T0 + 20,
                      traffic_started_m=M0, traffic_stopped_m=M0 + 10.0,
                      rollout=RolloutFacts(completed=True, deadline_s=30, duration_s=4), old_pods=["web-a"],
-                     expect=expect, service="web", traffic=report)
+                     expect=expect, service="web", traffic=report,
+                     # one keep-alive request every 0.05 s, the rate the flow gate holds it to
+                     connection_modes=["keep-alive"], mode_rates={"keep-alive": 20.0}, rate_rps=20.0)
     return judge(Evidence(summary=summary, timeline=timeline(gap=gap), facts=facts), config or GateConfig())
 
 
@@ -162,7 +164,10 @@ def test_junit_error_and_inconclusive_never_pass() -> None:
     failure = cases(inconclusive.findall("testsuite")[0])["min_traffic"].find("failure")
     assert failure is not None
     assert failure.get("type") == "inconclusive"
-    assert inconclusive.get("failures") == "1"
+    # Ten requests in half a second neither reach the minimum nor flow through the disruption.
+    flow = cases(inconclusive.findall("testsuite")[0])["traffic_flow"].find("failure")
+    assert flow is not None and flow.get("type") == "inconclusive"
+    assert inconclusive.get("failures") == "2"
 
 
 def test_junit_negative_control_that_failed_is_green() -> None:

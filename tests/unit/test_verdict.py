@@ -126,6 +126,8 @@ def facts(**overrides: Any) -> RunFacts:
         "traffic_started_m": M0, "traffic_stopped_m": M0 + 30.0,
         "rollout": RolloutFacts(completed=True, deadline_s=60.0, duration_s=10.0),
         "old_pods": list(OLD), "service": "web",
+        # steady(): one keep-alive request every 0.1 s, so the configured rate the flow gate holds it to.
+        "connection_modes": ["keep-alive"], "mode_rates": {"keep-alive": 10.0}, "rate_rps": 10.0,
     }
     data.update(overrides)
     return RunFacts(**data)

@@ -432,7 +432,7 @@ def test_the_digest_ignores_line_ends_and_blank_lines_but_nothing_else(tmp_path:
     assert (summarize_requests_file(path).digest, summarize_requests_file(path).lines) == (plain.digest, 9)
     path.write_bytes("\n".join(lines).encode())  # no newline after the last line
     assert summarize_requests_file(path).digest == plain.digest
-    path.write_bytes(("\n".join(lines[:-1] + [lines[-1].replace("200", "201")]) + "\n").encode())
+    path.write_bytes(("\n".join([*lines[:-1], lines[-1].replace("200", "201")]) + "\n").encode())
     assert summarize_requests_file(path).digest != plain.digest
     path.write_bytes(("\n".join([lines[1], lines[0], *lines[2:]]) + "\n").encode())  # reordered
     assert summarize_requests_file(path).digest != plain.digest

@@ -1,0 +1,100 @@
+"""One HTTP/1.1 GET on a socket the caller owns: the open-loop users' client.
+
+The sockets are the caller's (one per request, or a ``KeepAlivePool``), so what a connection does is
+decided there and nowhere else: nothing here opens a second connection, and nothing re-sends a
+request whose connection broke. geventhttpclient's parser reads the answer. Imported by the traffic
+process only (gevent).
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+from dataclasses import dataclass
+
+import gevent.socket
+import gevent.ssl
+from geventhttpclient.response import HTTPSocketResponse
+
+__all__ = ["Answer", "alive", "close", "connect", "exchange", "insecure_tls", "request_head"]
+
+
+@dataclass(slots=True)
+class Answer:
+    """A response read to its end (or to the end of the connection)."""
+
+    status: int
+    headers: dict[str, str]  # lower-case names; a repeated header's values joined with ", "
+    body: bytes
+    complete: bool  # the message ended as its framing says (the parser saw its end)
+    keep: bool  # the connection may carry another request
+
+
+def insecure_tls() -> gevent.ssl.SSLContext:
+    """TLS that does not check the certificate: the harness judges whether requests are answered, not
+    the service's certificate (Locust's FastHttpUser, the closed-loop users, does the same)."""
+    context = gevent.ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = gevent.ssl.CERT_NONE
+    return context
+
+
+def connect(host: str, port: int, connect_timeout_s: float, timeout_s: float,
+            tls: gevent.ssl.SSLContext | None = None) -> gevent.socket.socket:
+    sock = gevent.socket.create_connection((host, port), timeout=connect_timeout_s)
+    try:
+        # Requests are single small writes; Nagle's delay would only add latency.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_hostname=host)
+        sock.settimeout(timeout_s)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def request_head(host: str, path: str, request_id: str, *, close_after: bool) -> bytes:
+    """The whole request: a GET has no body."""
+    connection = "Connection: close\r\n" if close_after else ""
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rollout-harness\r\n"
+            f"X-Request-ID: {request_id}\r\n{connection}\r\n").encode("latin-1")
+
+
+_HEADERS = ("x-pod", "x-version", "content-length", "connection")
+
+
+def exchange(sock: gevent.socket.socket, head: bytes) -> Answer:
+    """Send ``head`` and read the answer to its end. Raises what the socket or the parser raised."""
+    sock.sendall(head)
+    resp = HTTPSocketResponse(sock, method="GET")
+    body = resp.read()
+    headers: dict[str, str] = {}
+    for name in _HEADERS:
+        value = resp.get(name)
+        if value is not None:
+            headers[name] = value if isinstance(value, str) else ", ".join(value)
+    complete = resp.message_complete
+    return Answer(status=resp.status_code, headers=headers, body=body, complete=complete,
+                  keep=complete and not resp.should_close())
+
+
+def alive(sock: gevent.socket.socket) -> bool:
+    """Whether an idle keep-alive socket can carry a request: an idle connection has nothing to
+    read, so a readable one was closed (or sent something unasked) and is not reused."""
+    try:
+        if sock.fileno() < 0:
+            return False
+        readable, _, _ = select.select([sock], [], [], 0.0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def close(sock: gevent.socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError as exc:
+        if exc.errno not in (errno.EBADF, errno.ENOTCONN):
+            raise
