@@ -12,16 +12,16 @@ monotonic times are held to that order: the wall clock may be stepped during a r
 from __future__ import annotations
 
 import bisect
+import contextlib
 import heapq
 import json
 import math
+import multiprocessing
 import os
-import pickle
-import subprocess
-import sys
 import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -666,57 +666,35 @@ def default_workers(size: int) -> int:
 
 # Workers are fresh interpreters started with -c: unlike multiprocessing's spawn they never
 # re-import the caller's __main__, which for a CLI would start the whole command again.
-_WORKER_CODE = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from harness.verdict.summary import _worker_main; _worker_main(sys.argv[2])"
-)
-
-
 def _scan_in_workers(path: Path, bounds: list[int], params: _Params) -> _Accumulator:
     """Chunk 0 here, the others in worker processes at the same time; a worker that fails has its
     chunk scanned here instead, so a broken worker costs time, never evidence."""
-    root = str(Path(__file__).resolve().parents[2])
-    workers: list[tuple[int, subprocess.Popen[bytes]]] = []
-    for chunk in range(1, len(bounds) - 1):
-        job = json.dumps({"path": str(path), "start": bounds[chunk], "end": bounds[chunk + 1], "chunk": chunk,
-                          "windows": params.windows, "keep": params.keep, "bucket_s": params.bucket_s,
-                          "seq_limit": params.seq_limit})
-        try:
-            proc = subprocess.Popen([sys.executable, "-c", _WORKER_CODE, root, job],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        except OSError as exc:
-            log.warning("could not start a worker to judge %s: %s", path, exc)
-            break
-        workers.append((chunk, proc))
-    started = {chunk for chunk, _ in workers}
-    acc = _scan(path, bounds[0], bounds[1], 0, params)
-    for chunk, proc in workers:
-        out, err = proc.communicate()
-        part: _Accumulator | None = None
-        if proc.returncode == 0:
-            try:
-                part = pickle.loads(out)
-            except Exception as exc:  # whatever is wrong with it, the chunk is scanned here instead
-                log.warning("worker for bytes %d-%d of %s sent an unreadable result: %s",
-                            bounds[chunk], bounds[chunk + 1], path, exc)
-        else:
-            log.warning("worker for bytes %d-%d of %s failed (exit %s): %s", bounds[chunk],
-                        bounds[chunk + 1], path, proc.returncode, err.decode(errors="replace")[-500:])
-        acc.merge(part if isinstance(part, _Accumulator) else _scan(path, bounds[chunk], bounds[chunk + 1],
-                                                                     chunk, params))
-    for chunk in range(1, len(bounds) - 1):
-        if chunk not in started:
-            acc.merge(_scan(path, bounds[chunk], bounds[chunk + 1], chunk, params))
+    chunks = range(1, len(bounds) - 1)
+    # spawn, not fork: the judging process runs threads (the digest beside the scan, the observers
+    # during a run), and a forked child would inherit their locks mid-use.
+    context = multiprocessing.get_context("spawn")
+    futures: dict[int, Future[_Accumulator]] = {}
+    try:
+        pool = ProcessPoolExecutor(max_workers=len(chunks), mp_context=context)
+    except OSError as exc:
+        log.warning("could not start workers to judge %s: %s", path, exc)
+        pool = None
+    with contextlib.ExitStack() as stack:
+        if pool is not None:
+            stack.enter_context(pool)
+            for chunk in chunks:
+                futures[chunk] = pool.submit(_scan, path, bounds[chunk], bounds[chunk + 1], chunk, params)
+        acc = _scan(path, bounds[0], bounds[1], 0, params)
+        for chunk in chunks:
+            part: _Accumulator | None = None
+            if chunk in futures:
+                try:
+                    part = futures[chunk].result()
+                except Exception as exc:  # whatever went wrong there, the chunk is scanned here instead
+                    log.warning("worker for bytes %d-%d of %s failed: %s", bounds[chunk], bounds[chunk + 1],
+                                path, exc)
+            acc.merge(part if part is not None else _scan(path, bounds[chunk], bounds[chunk + 1], chunk, params))
     return acc
-
-
-def _worker_main(job_json: str) -> None:
-    job = json.loads(job_json)
-    params = _Params(windows=tuple((float(a), float(b)) for a, b in job["windows"]), keep=int(job["keep"]),
-                     bucket_s=float(job["bucket_s"]), seq_limit=int(job["seq_limit"]))
-    acc = _scan(Path(job["path"]), int(job["start"]), int(job["end"]), int(job["chunk"]), params)
-    sys.stdout.buffer.write(pickle.dumps(acc, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
 
 
 def _scan(path: Path, start: int, end: int, chunk: int, params: _Params) -> _Accumulator:

@@ -7,7 +7,9 @@ Set RH_KEEP_CLUSTER=1 to keep the single-node cluster after the session.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,14 @@ def assert_watch_events(result: RunResult, *, all_old_replaced: bool = True) -> 
     assert new and all("ADDED" in seen[p] for p in new), {p: seen[p] for p in new}
     slices = [e for e in timeline if e.kind is TimelineKind.ENDPOINTS and e.type == "MODIFIED" and e.m > start]
     assert slices, "no EndpointSlice change was recorded during the run"
+
+
+def wait_for_action(out: Path, step: str, phase: str, running: Future[RunResult], timeout_s: float = 300) -> None:
+    """Block until a run writing below ``out`` records the action ``step``/``phase`` on its timeline."""
+    marker = f'"step":"{step}","phase":"{phase}"'
+    deadline = time.monotonic() + timeout_s
+    while not any(marker in t.read_text(encoding="utf-8") for t in out.glob("*/timeline.jsonl")):
+        assert time.monotonic() < deadline, f"the run never recorded {step} {phase}"
+        if running.done():
+            raise AssertionError(f"the run ended before {step} {phase}: {running.result()}")
+        time.sleep(0.2)

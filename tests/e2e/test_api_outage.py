@@ -16,14 +16,7 @@ from harness.evidence import TimelineKind, read_timeline
 from harness.k8s import api_client
 from harness.verdict import GateStatus
 from harness.workload import RUN_LABEL
-from tests.e2e.conftest import run_in, scenario_from
-
-
-def _traffic_started(runs: Path) -> bool:
-    for timeline in runs.glob("*/timeline.jsonl"):
-        if '"step":"traffic","phase":"start"' in timeline.read_text(encoding="utf-8"):
-            return True
-    return False
+from tests.e2e.conftest import run_in, scenario_from, wait_for_action
 
 
 def _stop_api_server(node: str) -> None:
@@ -41,11 +34,7 @@ def test_api_server_restart_mid_run_still_gives_a_verdict(cluster: ClusterRecord
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(run_in, cluster, scenario, out)
-        deadline = time.monotonic() + 240
-        while not _traffic_started(out):
-            assert time.monotonic() < deadline, "traffic never started"
-            assert not future.done(), future.result()
-            time.sleep(0.5)
+        wait_for_action(out, "traffic", "start", future)
         time.sleep(3)
         stopped_at = time.time()
         _stop_api_server(f"{cluster.name}-control-plane")

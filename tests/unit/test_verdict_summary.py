@@ -356,15 +356,40 @@ def test_a_chunk_boundary_on_a_line_start_counts_that_line_once(tmp_path: Path, 
 
 
 def test_a_failing_worker_costs_time_not_evidence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
     from harness.verdict import summary as summary_module
 
     path = tmp_path / "requests.jsonl"
     records = many_records(600, seed=1)
     write_lines(path, [r.to_json() for r in records])
     expected = summarize_requests_file(path, workers=1)
-    monkeypatch.setattr(summary_module, "_WORKER_CODE", "import sys; sys.exit(3)")
+    assert_same(summarize_requests_file(path, workers=3), expected)  # real worker processes
+
+    submitted: list[int] = []
+
+    class DyingPool:
+        """Every worker dies: its chunk must be scanned in the judging process instead."""
+
+        def __init__(self, **_: object) -> None: ...
+        def __enter__(self) -> DyingPool:
+            return self
+        def __exit__(self, *_: object) -> None: ...
+        def submit(self, fn: object, *args: object) -> Future[object]:
+            submitted.append(int(args[3]))  # type: ignore[call-overload]
+            future: Future[object] = Future()
+            future.set_exception(BrokenProcessPool("a worker died"))
+            return future
+
+    monkeypatch.setattr(summary_module, "ProcessPoolExecutor", DyingPool)
     assert_same(summarize_requests_file(path, workers=3), expected)
-    monkeypatch.setattr(summary_module, "_WORKER_CODE", "import sys; sys.stdout.write('not a pickle')")
+    assert submitted == [1, 2]
+
+    def no_processes(**_: object) -> None:
+        raise OSError("cannot fork")
+
+    monkeypatch.setattr(summary_module, "ProcessPoolExecutor", no_processes)
     assert_same(summarize_requests_file(path, workers=2), expected)
 
 
