@@ -1,4 +1,5 @@
-"""Sessions: lint, typecheck, tests (Python unit tests and the Go tests), e2e (a real kind cluster).
+"""Sessions: lint, typecheck, tests (Python unit tests and the Go tests), browser (reports in Chromium),
+e2e (a real kind cluster).
 
 Sessions run in the environment that scripts/setup prepared (.venv), so nothing is installed twice.
 """
@@ -44,6 +45,13 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "tests/unit", f"--junitxml={REPORTS / 'unit.xml'}", *session.posargs)
     with session.chdir(ROOT / "sample-service"):
         session.run("go", "test", "-count=1", "./...", external=True)
+
+
+@nox.session(default=False)
+def browser(session: nox.Session) -> None:
+    """The reports in a real headless Chromium (Playwright), offline."""
+    REPORTS.mkdir(exist_ok=True)
+    session.run("pytest", "tests/browser", "-m", "browser", f"--junitxml={REPORTS / 'browser.xml'}", *session.posargs)
 
 
 @nox.session(default=False)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.markup import escape
 
+from harness.cluster.kind import NODE_PORT
+from harness.cluster.versions import DEFAULT_K8S_VERSION
 from harness.errors import ConfigError, HarnessError
 from harness.log import console, setup_logging
 
@@ -161,11 +163,13 @@ def manifests_check(
 def cluster_up(
     name: ClusterName = "rollout-harness",
     workers: Annotated[int, typer.Option(min=0, max=5, help="Worker nodes besides the control plane.")] = 0,
-    k8s_version: Annotated[str, typer.Option("--k8s-version", help="Kubernetes version of the nodes.")] = "v1.34.4",
+    k8s_version: Annotated[str, typer.Option(
+        "--k8s-version", help="Kubernetes version of the nodes.")] = DEFAULT_K8S_VERSION,
     node_image: Annotated[str, typer.Option(
         help="'auto' (build locally, or use a stock kindest/node image when it can be pulled), 'build', "
              "'stock', or an image reference.")] = "auto",
-    host_port: Annotated[int, typer.Option(help="Port on 127.0.0.1 that publishes the NodePort 30080.")] = 30080,
+    host_port: Annotated[int, typer.Option(
+        help=f"Port on 127.0.0.1 that publishes the NodePort {NODE_PORT}.")] = NODE_PORT,
     verbose: Verbose = 0,
 ) -> None:
     """Create the kind cluster (or reuse a healthy one); build the node image first when needed."""
@@ -178,7 +182,7 @@ def cluster_up(
 
 @cluster_app.command("image")
 def cluster_image(
-    k8s_version: Annotated[str, typer.Option("--k8s-version")] = "v1.34.4",
+    k8s_version: Annotated[str, typer.Option("--k8s-version")] = DEFAULT_K8S_VERSION,
     force: Annotated[bool, typer.Option(help="Rebuild even when the cache holds the image.")] = False,
     verbose: Verbose = 0,
 ) -> None:

@@ -43,8 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def rollout_cluster(request: pytest.FixtureRequest) -> Iterator[RolloutCluster]:
-    from harness.cluster.kind import cluster_down, load_record
+    from harness.cluster.kind import NODE_PORT, cluster_down, load_record
     from harness.cluster.lifecycle import up
+    from harness.cluster.versions import DEFAULT_K8S_VERSION
 
     context = request.config.getoption("--rollout-context")
     kubeconfig = request.config.getoption("--rollout-kubeconfig")
@@ -53,8 +54,8 @@ def rollout_cluster(request: pytest.FixtureRequest) -> Iterator[RolloutCluster]:
         return
     name = request.config.getoption("--rollout-cluster")
     existed = load_record(name) is not None
-    record = up(name=name, workers=request.config.getoption("--rollout-workers"), k8s_version="v1.34.4",
-                node_image="auto", host_port=30080)
+    record = up(name=name, workers=request.config.getoption("--rollout-workers"), k8s_version=DEFAULT_K8S_VERSION,
+                node_image="auto", host_port=NODE_PORT)
     yield RolloutCluster(name=record.name, context=None, kubeconfig=None)
     if not existed and not request.config.getoption("--rollout-keep-cluster"):
         cluster_down(name)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.errors import ConfigError
 from harness.evidence import TrafficReport
+from harness.files import write_atomic
 from harness.verdict.outage import OutageRun
 
 __all__ = [
@@ -141,9 +142,7 @@ class RunRecord(_Facts):
 def write_run_record(path: Path, record: RunRecord) -> None:
     """Write ``run.json`` into the run directory ``path`` (or to ``path`` if it names a file)."""
     target = path / RUN_FILE if path.is_dir() else path
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    tmp.replace(target)
+    write_atomic(target, record.model_dump_json(indent=2) + "\n")
 
 
 def read_run_record(path: Path) -> RunRecord:
