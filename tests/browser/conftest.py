@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+UNIT = Path(__file__).resolve().parents[1] / "unit"
+sys.path[:0] = [str(UNIT), str(UNIT / "report")]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

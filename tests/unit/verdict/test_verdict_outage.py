@@ -17,7 +17,7 @@ from harness.verdict import summarize_requests, summarize_requests_file
 from harness.verdict.outage import OutageRun, longest_run
 from harness.verdict.summary import classify
 
-RECORDED = Path(__file__).parent / "data" / "recorded" / "naive-rolling-restart"
+RECORDED = Path(__file__).parents[1] / "data" / "recorded" / "naive-rolling-restart"
 
 
 def _shuffled(values: list[float]) -> array[float]:

@@ -17,7 +17,7 @@ from harness.manifests import (
     workload_container,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GOOD = REPO / "manifests" / "sample-service"
 
 

@@ -36,7 +36,7 @@ from traffic_reports import report_for_file
 from harness.evidence import REQUESTS_FILE, TIMELINE_FILE, is_ok_status
 from harness.verdict import DEFAULT_GATES, GateStatus, Verdict, decide, judge_run_dir
 
-RECORDED = Path(__file__).parent / "data" / "recorded"
+RECORDED = Path(__file__).parents[1] / "data" / "recorded"
 FLOW_GATE = "traffic_flow" in {getattr(g, "__name__", "") for g in DEFAULT_GATES}
 LOSS_GATES = ("no_5xx", "no_bad_status", "no_connection_errors", "all_completed", "no_4xx")
 

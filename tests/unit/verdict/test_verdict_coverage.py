@@ -15,7 +15,7 @@ from harness.verdict.coverage import observers_complete, traffic_window
 
 M0 = 500.0  # monotonic time of the traffic start
 RESOURCES = ("pods", "endpointslices", "events")
-RECORDED = Path(__file__).parent / "data" / "recorded"
+RECORDED = Path(__file__).parents[1] / "data" / "recorded"
 
 
 def obs(m: float, what: str, resource: str = "pods", **data: Any) -> TimelineEvent:

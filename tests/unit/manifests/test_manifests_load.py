@@ -7,8 +7,8 @@ import pytest
 from harness.errors import ManifestError
 from harness.manifests import load_documents, load_manifests, object_ref
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).parent / "data" / "manifests"
+REPO = Path(__file__).resolve().parents[3]
+DATA = Path(__file__).parents[1] / "data" / "manifests"
 
 
 def test_graceful_variant_loads_deployment_service_and_budget() -> None:

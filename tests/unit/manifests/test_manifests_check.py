@@ -20,10 +20,10 @@ from harness.manifests import (
     workload_container,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GOOD = REPO / "manifests" / "sample-service"
 NAIVE = REPO / "manifests" / "sample-service-naive"
-DATA = Path(__file__).parent / "data" / "manifests"
+DATA = Path(__file__).parents[1] / "data" / "manifests"
 
 Objects = list[dict[str, Any]]
 

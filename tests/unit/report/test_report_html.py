@@ -17,7 +17,7 @@ from harness.report import read_result_json, render_html, write_html_report
 from harness.report.view import build_views
 from harness.verdict import GateStatus, Verdict, judge_run_dir
 
-RUNS = Path(__file__).parent / "data" / "recorded"
+RUNS = Path(__file__).parents[1] / "data" / "recorded"
 PASS_RUN = RUNS / "rolling-restart"
 FAIL_RUN = RUNS / "naive-rolling-restart"
 
