@@ -37,7 +37,18 @@ from harness.errors import (
 )
 from harness.log import get_logger
 
-__all__ = ["API_RETRY_S", "api_client", "call", "cluster_health", "is_transient", "wait_cluster_ready", "wait_until"]
+__all__ = [
+    "API_RETRY_S",
+    "api_client",
+    "api_reason",
+    "api_status",
+    "call",
+    "cluster_health",
+    "is_transient",
+    "wait_cluster_ready",
+    "wait_until",
+    "watch_error",
+]
 
 log = get_logger(__name__)
 
@@ -54,6 +65,24 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ApiException):
         return exc.status in _TRANSIENT_STATUS or not exc.status
     return isinstance(exc, Urllib3Error | ConnectionError | TimeoutError)
+
+
+def api_status(exc: BaseException) -> int | None:
+    """The HTTP status of a failed API call or watch, None when there was no answer."""
+    return int(exc.status) if isinstance(exc, ApiException) and exc.status else None
+
+
+def api_reason(exc: BaseException) -> str:
+    """A short description of a failed API call or watch."""
+    if isinstance(exc, ApiException):
+        return f"API error {exc.status}: {str(exc.reason or '').strip()[:200]}"
+    return _short(exc) if str(exc).strip() else type(exc).__name__
+
+
+def watch_error(code: int | None, message: str) -> Exception:
+    """The failure a watch ERROR event stands for, shaped like the client's own."""
+    error: Exception = ApiException(status=code or 500, reason=message or "watch ERROR event")
+    return error
 
 
 def _translate(exc: BaseException, what: str) -> ApiError:

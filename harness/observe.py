@@ -33,11 +33,11 @@ from queue import Queue
 from typing import Any, Protocol
 
 from kubernetes import client, watch
-from kubernetes.client.exceptions import ApiException
 from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential
 
 from harness.errors import ObserverError
 from harness.evidence import TimelineEvent, TimelineKind
+from harness.k8s import api_reason, api_status, watch_error
 from harness.log import get_logger
 
 __all__ = [
@@ -215,8 +215,8 @@ class _Outage:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ApiException):
-        return f"API error {exc.status}: {str(exc.reason or '').strip()[:200]}"
+    if api_status(exc) is not None:
+        return api_reason(exc)
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
@@ -331,7 +331,7 @@ class _Observer(threading.Thread):
             outage.unnoted += 1
             if now - outage.noted_m >= self.note_every_s:
                 self._note("error", f"{during}: {_describe(exc)}", failures=outage.unnoted,
-                           status=exc.status if isinstance(exc, ApiException) else None,
+                           status=api_status(exc),
                            current_until_m=outage.current_until_m)
                 outage.unnoted = 0
                 outage.noted_m = now
@@ -418,7 +418,7 @@ class _Observer(threading.Thread):
             code, message = _status_of(obj)
             if code == GONE:
                 raise _ExpiredError(message)
-            raise ApiException(status=code or 500, reason=message or "watch ERROR event")
+            raise watch_error(code, message)
         metadata = getattr(obj, "metadata", None)
         name = getattr(metadata, "name", None)
         try:
@@ -477,8 +477,8 @@ class _Observer(threading.Thread):
         except Exception as exc:
             if self.stop_event.is_set():
                 return  # the stream was closed by the stop itself
-            if isinstance(exc, ApiException) and exc.status == GONE:
-                self._expired(str(exc.reason or ""))
+            if api_status(exc) == GONE:
+                self._expired(api_reason(exc))
                 return
             self._failed(exc, "watch")
             raise _TryAgainError from exc
