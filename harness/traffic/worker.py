@@ -36,7 +36,7 @@ from harness.traffic.classify import classify
 from harness.traffic.config import TrafficConfig
 from harness.traffic.open_loop import ModeTraffic, open_user_classes, start_modes
 from harness.traffic.protocol import TrafficStatus, done_line, status_line
-from harness.traffic.recorder import Recorder
+from harness.traffic.recorder import Recorder, apply_answer
 
 # geventhttpclient silently re-sends an idempotent request whose connection broke after it was
 # sent. That retry would hide exactly the loss the harness exists to measure: every request sent
@@ -131,25 +131,18 @@ class _Recording:
             return
         status = resp.status_code
         body = resp.content or b""  # reading the body can fail too; the caller records that
-        rec.m_end, rec.t_end = time.monotonic(), time.time()
-        headers = resp.headers
-        length = headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) != len(body) and status not in (204, 304):
-            rec.error = ErrorKind.RESET
-            rec.detail = f"status {status}, body cut short: {len(body)} of {length} bytes"
-            self.last_pod = None
-            return
+        m_end, t_end = time.monotonic(), time.time()
         if type(status) is not int:
+            rec.m_end, rec.t_end = m_end, t_end
             rec.error = ErrorKind.OTHER
             rec.detail = f"the client reported status {status!r}, not an integer"[:200]
             self.last_pod = None
             return
-        rec.status = status  # exactly as received: judging decides what counts as an answer
-        rec.pod = headers.get("X-Pod")
-        rec.version = headers.get("X-Version")
-        rec.bytes = len(body)
-        if not 200 <= status < 400:
-            rec.detail = body[:120].decode("utf-8", errors="replace")
+        # geventhttpclient's headers are looked up without regard to case, as apply_answer expects.
+        headers = resp.headers
+        if not apply_answer(rec, status, headers, body, complete=True, m_end=m_end, t_end=t_end):
+            self.last_pod = None
+            return
         if headers.get("Connection", "").lower() == "close" or self.conn_mode is ConnectionMode.NEW:
             self.last_pod = None
         else:

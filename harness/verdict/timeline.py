@@ -46,19 +46,22 @@ def _ordered(timeline: Iterable[TimelineEvent]) -> list[TimelineEvent]:
     return sorted(timeline, key=lambda e: e.m)
 
 
+def data_text(event: TimelineEvent, key: str, fallback: str) -> str:
+    """``event.data[key]`` when it is a non-empty string, else ``fallback``."""
+    value = event.data.get(key)
+    return value if isinstance(value, str) and value else fallback
+
+
 def pod_name(event: TimelineEvent) -> str:
-    name = event.data.get("name")
-    return name if isinstance(name, str) and name else event.name
+    return data_text(event, "name", event.name)
 
 
 def action_step(event: TimelineEvent) -> str:
-    step = event.data.get("step")
-    return step if isinstance(step, str) and step else event.name
+    return data_text(event, "step", event.name)
 
 
 def action_phase(event: TimelineEvent) -> str:
-    phase = event.data.get("phase")
-    return phase if isinstance(phase, str) and phase else event.type
+    return data_text(event, "phase", event.type)
 
 
 def is_disruption_action(event: TimelineEvent) -> bool:
@@ -152,13 +155,11 @@ class ObserverCoverage:
 
 
 def _note_what(event: TimelineEvent) -> str:
-    what = event.data.get("what")
-    return what if isinstance(what, str) and what else event.type
+    return data_text(event, "what", event.type)
 
 
 def _note_resource(event: TimelineEvent) -> str:
-    resource = event.data.get("resource")
-    return resource if isinstance(resource, str) and resource else event.name
+    return data_text(event, "resource", event.name)
 
 
 def _fold_notes(resource: str, notes: list[TimelineEvent]) -> ObserverCoverage:
