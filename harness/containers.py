@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from harness.evidence import TimelineEvent, TimelineKind
 from harness.log import get_logger
+from harness.timeline_follow import TimelineFollower
 
 __all__ = ["ContainerWatch", "GoneFact", "running_pods_on"]
 
@@ -83,7 +84,7 @@ class ContainerWatch:
         self.namespace = namespace
         self.kind_nodes = kind_nodes
         self._ask = ask
-        self._offset = 0
+        self._follower = TimelineFollower(timeline)
         self._nodes: dict[str, str | None] = {}
         self.pods: dict[str, GoneFact] = {}
         self._lock = threading.Lock()
@@ -107,20 +108,7 @@ class ContainerWatch:
                 log.debug("container watch poll failed", exc_info=True)
 
     def _follow(self) -> None:
-        if not self.timeline.exists():
-            return
-        with self.timeline.open("rb") as fh:
-            fh.seek(self._offset)
-            chunk = fh.read()
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            return
-        self._offset += end + 1
-        for raw in chunk[: end + 1].splitlines():
-            try:
-                event = TimelineEvent.from_dict(json.loads(raw))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue
+        for event in self._follower.new_events():
             if event.kind is TimelineKind.POD:
                 self._pod_event(event)
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "FAILURE_STAGES",
     "REQUESTS_FILE",
     "TIMELINE_FILE",
     "ConnectionMode",
@@ -63,6 +64,11 @@ class ErrorKind(StrEnum):
     NOT_SENT = "not_sent"
 
 
+# Where a failed request broke: no connection was made; writing the request failed; the connection
+# ended (or the timeout hit) before any byte of the answer; part of the answer came, then it broke.
+FAILURE_STAGES = ("connect", "send", "wait", "read")
+
+
 def is_ok_status(status: object) -> bool:
     """Only a 2xx or 3xx answer is a success; anything else, a non-integer included, is not."""
     return type(status) is int and 200 <= status < 400
@@ -96,6 +102,11 @@ class RequestRecord:
     # For keep-alive requests: the pod that answered the previous request on the same connection,
     # the best available guess of where a failed request was sent.
     conn_pod: str | None = None
+    # On a failed request: how many answers its connection gave before it (0: opened for it; None:
+    # not known, as for closed-loop users), and where it broke (FAILURE_STAGES). A failure on a reused
+    # connection before any byte of the answer is one a retrying client would have resent.
+    conn_served: int | None = None
+    stage: str | None = None
     # Never written by the traffic process: set by the reader for a status that is not an integer.
     status_text: str | None = None
     # When the request was due on the open-loop schedule (wall clock, monotonic); t_start/m_start
@@ -173,6 +184,11 @@ class RequestRecord:
         for key in ("pod", "version", "conn_pod", "detail"):
             if not isinstance(data.get(key), str | None):
                 raise TypeError(f"{key} is not a string")
+        served, stage = data.get("conn_served"), data.get("stage")
+        if served is not None and (type(served) is not int or served < 0):
+            raise ValueError("conn_served is not a count")
+        if stage is not None and stage not in FAILURE_STAGES:
+            raise ValueError(f"stage is not one of {', '.join(FAILURE_STAGES)}")
         return cls(
             id=data["id"],
             user=str(data.get("user", "")),
@@ -189,13 +205,15 @@ class RequestRecord:
             pod=data.get("pod"),
             version=data.get("version"),
             conn_pod=data.get("conn_pod"),
+            conn_served=served,
+            stage=stage,
             t_sched=t_sched,
             m_sched=m_sched,
         )
 
 
 _OPTIONAL_FIELDS = ("t_sched", "m_sched", "t_end", "m_end", "status", "error", "detail", "bytes", "pod", "version",
-                    "conn_pod")
+                    "conn_pod", "conn_served", "stage")
 # Only ASCII goes into a line (the encoder escapes the rest), so a line's text and bytes agree.
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _STR = encode_basestring_ascii

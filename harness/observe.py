@@ -48,6 +48,7 @@ __all__ = [
     "endpointslice_data",
     "event_data",
     "pod_data",
+    "spec_containers_data",
 ]
 
 log = get_logger(__name__)
@@ -85,6 +86,71 @@ def container_data(cs: Any) -> dict[str, Any]:
     return data
 
 
+def _port_text(port: Any) -> str:
+    return "" if port is None else str(port)
+
+
+def _exec_action(handler: Any) -> Any:
+    # ``exec`` is a Python word: the client names the field ``var_exec`` (``_exec`` in older versions).
+    return getattr(handler, "var_exec", None) or getattr(handler, "_exec", None)
+
+
+def _probe_text(probe: Any) -> str:
+    """What a probe asks, in a few words: "http_get /ready:8080", "exec cat /tmp/ok", "tcp 8080", "grpc 9000"."""
+    http = getattr(probe, "http_get", None)
+    if http is not None:
+        return f"http_get {getattr(http, 'path', None) or '/'}:{_port_text(getattr(http, 'port', None))}"
+    action = _exec_action(probe)
+    if action is not None:
+        return f"exec {' '.join(getattr(action, 'command', None) or [])}"[:200]
+    tcp = getattr(probe, "tcp_socket", None)
+    if tcp is not None:
+        return f"tcp {_port_text(getattr(tcp, 'port', None))}"
+    grpc = getattr(probe, "grpc", None)
+    if grpc is not None:
+        return f"grpc {_port_text(getattr(grpc, 'port', None))}"
+    return ""
+
+
+def _or(value: Any, default: int) -> int:
+    return int(value) if value is not None else default
+
+
+def _readiness_data(probe: Any) -> dict[str, Any] | None:
+    if probe is None:
+        return None
+    # The API server fills these in; the defaults apply when a client-side object leaves them out.
+    return {"period_s": _or(getattr(probe, "period_seconds", None), 10),
+            "failure_threshold": _or(getattr(probe, "failure_threshold", None), 3),
+            "initial_delay_s": _or(getattr(probe, "initial_delay_seconds", None), 0),
+            "timeout_s": _or(getattr(probe, "timeout_seconds", None), 1),
+            "success_threshold": _or(getattr(probe, "success_threshold", None), 1),
+            "probe": _probe_text(probe)}
+
+
+def _pre_stop_data(container: Any) -> dict[str, Any] | None:
+    handler = getattr(getattr(container, "lifecycle", None), "pre_stop", None)
+    if handler is None:
+        return None
+    sleep = getattr(handler, "sleep", None)
+    if sleep is not None and getattr(sleep, "seconds", None) is not None:
+        return {"sleep_s": int(sleep.seconds)}
+    action = _exec_action(handler)
+    if action is not None:
+        return {"exec": " ".join(getattr(action, "command", None) or [])[:200]}
+    http = getattr(handler, "http_get", None)
+    if http is not None:
+        return {"http_get": f"{getattr(http, 'path', None) or '/'}:{_port_text(getattr(http, 'port', None))}"}
+    return None
+
+
+def spec_containers_data(spec: Any) -> list[dict[str, Any]]:
+    """What each container of the pod spec does before it stops, and how its readiness is probed."""
+    return [{"name": getattr(c, "name", None), "pre_stop": _pre_stop_data(c),
+             "readiness": _readiness_data(getattr(c, "readiness_probe", None))}
+            for c in (getattr(spec, "containers", None) or [])]
+
+
 def pod_data(pod: Any) -> dict[str, Any]:
     meta, spec, status = pod.metadata, pod.spec, pod.status
     ready_condition = next((c for c in (status.conditions or []) if c.type == "Ready"), None)
@@ -106,6 +172,7 @@ def pod_data(pod: Any) -> dict[str, Any]:
         "revision": labels.get("pod-template-hash"),
         "restarts": sum(cs.restart_count or 0 for cs in statuses),
         "containers": [container_data(cs) for cs in statuses],
+        "spec_containers": spec_containers_data(spec),
     }
 
 

@@ -30,6 +30,7 @@ from harness.k8s import api_client, call, wait_until
 from harness.log import get_logger
 from harness.manifests import Overrides, load_manifests, render
 from harness.observe import Observers, TimelineWriter
+from harness.podlogs import POD_LOGS_FILE, PodLogs
 from harness.progress import Progress
 from harness.report.writers import write_run_reports
 from harness.scenario import Scenario
@@ -118,6 +119,7 @@ class _Run:
         self.writer = TimelineWriter(self.run_dir / TIMELINE_FILE)
         self.observers: Observers | None = None
         self.containers: ContainerWatch | None = None
+        self.pod_logs: PodLogs | None = None
         self.windows: list[tuple[float, float]] = []
         self.rollout: RolloutFacts | None = None
         self.traffic_started_m: float | None = None
@@ -198,6 +200,9 @@ class _Run:
         self.containers = ContainerWatch(self.run_dir / TIMELINE_FILE, self.namespace,
                                          kind_nodes=self.target.kind_cluster is not None)
         self.containers.start()
+        # The service's own words on its shutdown, for the diagnosis; never part of the verdict.
+        self.pod_logs = PodLogs(self.api, self.namespace, self.run_dir / POD_LOGS_FILE, self.run_dir / TIMELINE_FILE)
+        self.pod_logs.start()
 
     def traffic_config(self) -> TrafficConfig:
         scenario = self.scenario
@@ -286,6 +291,8 @@ class _Run:
 
     def _cleanup(self) -> None:
         """Remove what the run made; whatever cannot be removed is named with the command that does."""
+        if self.pod_logs is not None:
+            self.pod_logs.stop()
         if self.containers is not None:
             self.containers.stop()
         if self.observers is not None:
@@ -325,6 +332,7 @@ class _Run:
             disrupted_pods={name: DisruptedPod(deleted_m=fact.deleted_m, containers_gone_m=fact.containers_gone_m,
                                                how=fact.how)
                             for name, fact in gone.items()},
+            scenario_file=scenario.source,
         )
         write_run_record(self.run_dir, RunRecord(facts=facts, gates=gate_defaults(scenario)))
         (self.run_dir / "versions.json").write_text(json.dumps(self.versions, indent=2))

@@ -122,6 +122,8 @@ class _OpenUser(User):  # type: ignore[misc]  # Locust ships no type information
                                  close_after=not keep_alive)
         conn: PooledConnection[Any] | None = None
         sock: Any = None
+        served = 0
+        stage = "connect"  # where the request stands, for the record of a failure
         try:
             # One deadline for the whole request, the connect included, as a client's timeout.
             with gevent.Timeout(cfg.timeout_s, TimeoutError(self.timeout_text)):
@@ -131,12 +133,22 @@ class _OpenUser(User):  # type: ignore[misc]  # Locust ships no type information
                         conn = self.pool.opened_one(wire.connect(host, port, cfg.connect_timeout_s, cfg.timeout_s,
                                                                  self.tls))
                     rec.conn_pod = conn.last_pod
+                    served = conn.served
                     sock = conn.handle
                 else:
                     sock = wire.connect(host, port, cfg.connect_timeout_s, cfg.timeout_s, self.tls)
-                answer = wire.exchange(sock, head)
+                stage = "send"
+                sock.sendall(head)
+                stage = "wait"
+                if wire.first_byte(sock):
+                    stage = "read"
+                answer = wire.read_answer(sock)
             whole = apply_answer(rec, answer.status, answer.headers, answer.body, complete=answer.complete,
                                  m_end=time.monotonic(), t_end=time.time())
+            if not rec.ok:
+                rec.conn_served = served
+                if not answer.complete:
+                    rec.stage = stage
             if conn is not None and whole and answer.keep:
                 self.pool.give_back(conn, rec.pod)
             elif conn is not None:
@@ -147,6 +159,7 @@ class _OpenUser(User):  # type: ignore[misc]  # Locust ships no type information
             rec.m_end, rec.t_end = time.monotonic(), time.time()
             rec.error = classify(exc)
             rec.detail = f"{type(exc).__name__}: {exc}"[:200]
+            rec.conn_served, rec.stage = served, stage
             if conn is not None:
                 self.pool.drop(conn)
             elif sock is not None:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import errno
 import select
 import socket
+import ssl
 from dataclasses import dataclass
 
+import gevent.select
 import gevent.socket
 import gevent.ssl
 from geventhttpclient.response import HTTPSocketResponse
 
-__all__ = ["Answer", "alive", "close", "connect", "exchange", "insecure_tls", "request_head"]
+__all__ = ["Answer", "alive", "close", "connect", "exchange", "first_byte", "insecure_tls", "read_answer",
+           "request_head"]
 
 
 @dataclass(slots=True)
@@ -68,6 +71,23 @@ _HEADERS = ("x-pod", "x-version", "content-length", "connection")
 def exchange(sock: gevent.socket.socket, head: bytes) -> Answer:
     """Send ``head`` and read the answer to its end. Raises what the socket or the parser raised."""
     sock.sendall(head)
+    return read_answer(sock)
+
+
+def first_byte(sock: gevent.socket.socket) -> bool:
+    """Wait until the answer's first byte (or the connection's end) arrives; False when the peer
+    closed without a byte. Nothing is consumed. A TLS socket cannot peek: it waits until the socket
+    is readable, which a TLS record other than the answer (a session ticket) can also make it."""
+    if isinstance(sock, ssl.SSLSocket):
+        if sock.pending():
+            return True
+        gevent.select.select([sock], [], [])
+        return True
+    return bool(sock.recv(1, socket.MSG_PEEK))
+
+
+def read_answer(sock: gevent.socket.socket) -> Answer:
+    """Read an answer to its end. Raises what the socket or the parser raised."""
     resp = HTTPSocketResponse(sock, method="GET")
     body = resp.read()
     headers: dict[str, str] = {}

@@ -6,8 +6,9 @@ is judged exactly as it was when it ran.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from harness.evidence import TimelineEvent
 from harness.verdict.accounting import records_accounted
@@ -17,6 +18,9 @@ from harness.verdict.lateness import traffic_on_schedule
 from harness.verdict.model import GateConfig, GateResult, GateStatus, RunFacts
 from harness.verdict.summary import RequestSummary
 from harness.verdict.timeline import first_disruption_start, pod_changes_after
+
+if TYPE_CHECKING:
+    from harness.diagnosis.lifecycle import LogLine
 
 __all__ = [
     "DEFAULT_GATES",
@@ -48,6 +52,8 @@ class Evidence:
     # Set by the loader when the run directory itself was incomplete (a missing file, unreadable
     # timeline lines); these make the verdict ERROR just like the orchestrator's own errors.
     load_errors: list[str] = field(default_factory=list)
+    # Pod -> the lines it logged (harness.podlogs), for the diagnosis; empty when none were recorded.
+    pod_logs: Mapping[str, Sequence[LogLine]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.timeline = sorted(self.timeline, key=lambda e: e.m)

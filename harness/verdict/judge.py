@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from harness.diagnosis.model import Diagnosis, Mechanism
 from harness.evidence import (
     REQUESTS_FILE,
     TIMELINE_FILE,
@@ -124,6 +125,11 @@ def judge(evidence: Evidence, config: GateConfig | None = None, *,
         failing.extend(summary.first_client_errors)
     failing.sort(key=lambda r: r.m_start)
     origin = evidence.origin_m
+    diagnosis, mechanisms = _diagnosis(evidence, config)
+    first_failures = [annotate_failure(evidence, rec) for rec in failing[:summary.keep]]
+    for failure in first_failures:
+        mechanism = mechanisms.get(failure.id)
+        failure.mechanism = mechanism.value if mechanism is not None else None
     return Verdict(
         scenario=evidence.facts.scenario,
         run_id=evidence.facts.run_id,
@@ -135,14 +141,41 @@ def judge(evidence: Evidence, config: GateConfig | None = None, *,
         latency=summary.latency.stats(),
         latency_during_disruption=summary.latency_during_disruption.stats(),
         disruption_windows=list(summary.disruption_windows),
-        first_failures=[annotate_failure(evidence, rec) for rec in failing[:summary.keep]],
+        first_failures=first_failures,
         harness_errors=harness_errors,
         origin_m=origin,
         bucket_s=summary.bucket_s,
         buckets=summary.bucket_list(origin),
         facts=evidence.facts,
         config=config,
+        diagnosis=diagnosis,
     )
+
+
+def _is_client_error(record: RequestRecord) -> bool:
+    return record.error is None and record.status is not None and 400 <= record.status < 500
+
+
+def _diagnosis(evidence: Evidence, config: GateConfig) -> tuple[Diagnosis | None, dict[str, Mechanism]]:
+    """The diagnosis of every failed request (4xx only when the scenario does not allow them); None
+    when nothing failed. A defect in it is reported in it, never allowed to cost the verdict."""
+    summary = evidence.summary
+    failed = [rec for rec in summary.failed_records if not (config.allow_4xx and _is_client_error(rec))]
+    if not failed:
+        return None, {}
+    from harness.diagnosis.diagnose import diagnose
+
+    origin = evidence.origin_m if evidence.origin_m is not None else failed[0].m_start
+    over = summary.failures_over_cap
+    notes = [f"{over} failed request(s) beyond the first {len(failed)} were not diagnosed"] if over else []
+    try:
+        return diagnose(failed, evidence.timeline, evidence.facts, origin_m=origin, total_failed=len(failed) + over,
+                        pod_logs=evidence.pod_logs, pod_answers=summary.pod_answers,
+                        longest_s=(summary.latency.max_ms or 0.0) / 1000.0, notes=notes)
+    except Exception as exc:  # the verdict stands on the gates; a broken diagnosis says so
+        log.exception("the diagnosis failed")
+        return Diagnosis(failed=len(failed) + over, diagnosed=0, explained=0, retry_hidden=0,
+                         notes=[f"the diagnosis could not be made: {type(exc).__name__}: {exc}"]), {}
 
 
 def windows_for(facts: RunFacts, timeline: Sequence[TimelineEvent]) -> list[tuple[float, float]]:
@@ -180,7 +213,11 @@ def load_evidence(path: Path, *, first_failures: int = 20, bucket_s: float = 1.0
         load_errors.append(f"{REQUESTS_FILE} is missing")
         summary = summarize_requests((), disruption_windows=windows, first_failures=first_failures,
                                      bucket_s=bucket_s)
-    return Evidence(summary=summary, timeline=timeline, facts=facts, load_errors=load_errors), record.gates
+    from harness.podlogs import POD_LOGS_FILE, read_pod_logs
+
+    pod_logs = read_pod_logs(path / POD_LOGS_FILE)
+    return Evidence(summary=summary, timeline=timeline, facts=facts, load_errors=load_errors,
+                    pod_logs=pod_logs), record.gates
 
 
 def judge_run_dir(path: Path, config_override: GateConfig | None = None, *, workers: int | None = None

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.diagnosis.model import Diagnosis
 from harness.errors import ConfigError
 from harness.evidence import TrafficReport
 from harness.files import write_atomic
@@ -103,6 +104,8 @@ class RunFacts(_Facts):
     mode_rates: dict[str, float] = Field(default_factory=dict)
     # Pod name -> when it was gone, for every pod the disruption took away.
     disrupted_pods: dict[str, DisruptedPod] = Field(default_factory=dict)
+    # The scenario file the run came from (for `harness fix-check`); None when it had none.
+    scenario_file: str | None = None
 
 
 class GateConfig(_Facts):
@@ -301,6 +304,8 @@ class FailedRequest(_Model):
     # When the pod is unknown (a new connection that got no answer): the pods that were going away
     # at that instant (terminating, or deleted within the last few seconds), the likely culprits.
     going_pods: list[str] = Field(default_factory=list)
+    # The diagnosis's mechanism for this request (harness.diagnosis.Mechanism's value).
+    mechanism: str | None = None
 
     def describe(self) -> str:
         what = self.error or (f"HTTP {self.status}" if self.status is not None else "bad status")
@@ -342,6 +347,8 @@ class Verdict(_Model):
     buckets: list[Bucket]
     facts: RunFacts
     config: GateConfig
+    # Why the failed requests failed; None when nothing failed.
+    diagnosis: Diagnosis | None = None
 
     @model_validator(mode="after")
     def _outcome_is_decided(self) -> Verdict:

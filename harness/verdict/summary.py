@@ -210,6 +210,13 @@ class RequestSummary:
     lines: int | None = None
     # Connection mode -> how late its scheduled requests left (open-loop traffic; see verdict.lateness).
     lateness: dict[str, ModeLateness] = field(default_factory=dict)
+    # Every failing record (5xx, connection errors, incomplete, bad status, not sent; 4xx too), in
+    # file order, up to DIAGNOSE_CAP: what the diagnosis reads. ``failures_over_cap`` counts the rest.
+    failed_records: list[RequestRecord] = field(default_factory=list)
+    failures_over_cap: int = 0
+    # Pod -> its answers (any HTTP status): [count, first m_start, last m_start, last m_end, longest
+    # duration in seconds, m_start of its first 2xx/3xx answer (inf: none)].
+    pod_answers: dict[str, list[float]] = field(default_factory=dict)
 
     def bucket_list(self, origin_m: float | None = None) -> list[Bucket]:
         origin = self.counts.first_m if origin_m is None else origin_m
@@ -243,6 +250,9 @@ def _add_counts(into: dict[_K, int], more: dict[_K, int]) -> None:
 # One request as the hot loop wants it: m_start, m_end, status (as recorded), error, conn, user, pod,
 # version, t_start, t_end, t_sched, m_sched, id, and the record (or its raw dict, turned into a record
 # only if kept).
+# At most this many failing records are kept for the diagnosis (about 300 bytes each).
+DIAGNOSE_CAP = 50_000
+
 _Row = tuple[float, float | None, object, str | None, str, str, str | None, str | None, float, float | None,
              float | None, float | None, object, "RequestRecord | dict[str, Any]"]
 _INF = math.inf
@@ -264,7 +274,7 @@ class _Accumulator:
         self.by_class: dict[tuple[str, str], list[int]] = {}
         self.by_status: dict[int, int] = {}
         self.by_odd_status: dict[str, int] = {}  # statuses that are not integers, by their JSON text
-        self.by_pod: dict[str, int] = {}
+        self.pod_answers: dict[str, list[float]] = {}
         self.by_version: dict[str, int] = {}
         self.span_first = [math.inf] * len(OUTCOMES)
         self.span_last = [-math.inf] * len(OUTCOMES)
@@ -284,6 +294,8 @@ class _Accumulator:
         self.ids = IdTally(seq_limit)
         self.lateness: dict[str, ModeLateness] = {}
         self.outages = OutageTally()
+        self.failed_records: list[RequestRecord] = []
+        self.failures_over_cap = 0
 
     def consume(self, rows: Iterable[_Row]) -> None:
         """Fold rows into the counters. This loop runs once per request, so it works on local
@@ -291,7 +303,7 @@ class _Accumulator:
         bucket_s = self.bucket_s
         outcomes = self.outcomes
         buckets, by_class = self.buckets, self.by_class
-        by_status, by_pod, by_version = self.by_status, self.by_pod, self.by_version
+        by_status, pod_answers, by_version = self.by_status, self.pod_answers, self.by_version
         windows = self.windows
         window_add = self.latency_window.add
         # The whole run's latency goes straight into the histogram: a method call per request
@@ -400,7 +412,21 @@ class _Accumulator:
                 row = by_class[conn, user] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
             row[col] += 1
             if pod is not None:
-                by_pod[pod] = by_pod.get(pod, 0) + 1
+                answers = pod_answers.get(pod)
+                if answers is None:
+                    answers = pod_answers[pod] = [0, m_start, m_start, m_start, 0.0, _INF]
+                answers[0] += 1
+                if m_start < answers[1]:  # noqa: PLR1730 - an if is cheaper than min() once per request
+                    answers[1] = m_start
+                if m_start > answers[2]:  # noqa: PLR1730 - as above
+                    answers[2] = m_start
+                if m_end is not None:
+                    if m_end > answers[3]:  # noqa: PLR1730 - as above
+                        answers[3] = m_end
+                    if m_end - m_start > answers[4]:  # noqa: PLR1730 - as above
+                        answers[4] = m_end - m_start
+                if col == _OK and m_start < answers[5]:
+                    answers[5] = m_start
             if version is not None:
                 by_version[version] = by_version.get(version, 0) + 1
 
@@ -427,6 +453,7 @@ class _Accumulator:
                 self._failure(col, m_start, seq, source)
             elif col == _H4:
                 self._keep(self.client_errors, m_start, seq, source)
+                self._collect(source)
         self.seq = seq
         self.malformed += malformed
         ids.valid += ids_valid
@@ -449,6 +476,19 @@ class _Accumulator:
         self.span_first[col] = min(self.span_first[col], m_start)
         self.span_last[col] = max(self.span_last[col], m_start)
         self._keep(self.failures, m_start, seq, source)
+        self._collect(source)
+
+    def _collect(self, source: RequestRecord | dict[str, Any]) -> None:
+        if len(self.failed_records) >= DIAGNOSE_CAP:
+            self.failures_over_cap += 1
+            return
+        try:
+            record = source if isinstance(source, RequestRecord) else RequestRecord.from_dict(source)
+        except (ValueError, KeyError, TypeError):
+            # Counted by the gates like any failure; only the diagnosis cannot read it.
+            self.failures_over_cap += 1
+            return
+        self.failed_records.append(record)
 
     def _keep(self, heap: list[tuple[float, int, RequestRecord]], m_start: float, seq: int,
               source: RequestRecord | dict[str, Any]) -> None:
@@ -483,7 +523,16 @@ class _Accumulator:
             else:
                 mine.merge(lateness)
         self.outages.merge(other.outages)
-        _add_counts(self.by_pod, other.by_pod)
+        for pod, theirs in other.pod_answers.items():
+            have = self.pod_answers.get(pod)
+            if have is None:
+                self.pod_answers[pod] = theirs
+            else:
+                self.pod_answers[pod] = [have[0] + theirs[0], min(have[1], theirs[1]), max(have[2], theirs[2]),
+                                         max(have[3], theirs[3]), max(have[4], theirs[4]), min(have[5], theirs[5])]
+        room = max(0, DIAGNOSE_CAP - len(self.failed_records))
+        self.failed_records.extend(other.failed_records[:room])
+        self.failures_over_cap += other.failures_over_cap + max(0, len(other.failed_records) - room)
         _add_counts(self.by_version, other.by_version)
         if other.first_m < self.first_m:
             self.first_m, self.first_t = other.first_m, other.first_t
@@ -532,7 +581,7 @@ class _Accumulator:
             by_error_kind=dict(sorted(by_error_kind.items())),
             by_conn={k: counts_of(v) for k, v in sorted(by_conn.items())},
             by_user={k: counts_of(v) for k, v in sorted(by_user.items())},
-            by_pod=dict(sorted(self.by_pod.items())),
+            by_pod={pod: int(answers[0]) for pod, answers in sorted(self.pod_answers.items())},
             by_version=dict(sorted(self.by_version.items())),
             malformed_lines=self.malformed,
             first_m=self.first_m if have else None,
@@ -560,6 +609,9 @@ class _Accumulator:
                             for conn, seconds in sorted(self.starts_by_conn.items())},
             ids=self.ids,
             lateness=dict(sorted(self.lateness.items())),
+            failed_records=self.failed_records,
+            failures_over_cap=self.failures_over_cap,
+            pod_answers=dict(sorted(self.pod_answers.items())),
         )
 
 
