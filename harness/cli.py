@@ -233,9 +233,12 @@ def run(
              "permission to disrupt it.")] = None,
     kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig holding --context.")] = None,
     keep_namespace: Annotated[bool, typer.Option(help="Leave the run's namespace in place.")] = False,
+    repeat: Annotated[int | None, typer.Option(
+        min=1, max=1000, help="Run it this many times on one cluster and state an upper bound on the failure "
+                              "probability over all runs (default: the scenario's repeat:).")] = None,
     verbose: Verbose = 0,
 ) -> None:
-    """Run a scenario: deploy, drive traffic, disrupt, record, judge. Exit 0 only on PASS."""
+    """Run a scenario: deploy, drive traffic, disrupt, record, judge. Exit 0 only on PASS (every run's)."""
 
     def go() -> int:
         from harness.scenario import default_scenario_path
@@ -249,9 +252,12 @@ def run(
         # The run's machinery is imported only for a scenario that can run.
         from harness.run import RunOptions, run_scenario
 
-        result = run_scenario(loaded, RunOptions(out_dir=out, context=context, kubeconfig=kubeconfig,
-                                                 keep_namespace=keep_namespace))
-        return _finish_run(result)
+        options = RunOptions(out_dir=out, context=context, kubeconfig=kubeconfig, keep_namespace=keep_namespace)
+        if repeat is not None or loaded.repeat is not None:
+            from harness.sweep.commands import repeat_command
+
+            return repeat_command(loaded, options, repeat, out=out)
+        return _finish_run(run_scenario(loaded, options))
 
     raise typer.Exit(_guarded(go, verbose))
 
@@ -294,6 +300,84 @@ def gate(
         for name, path in sorted(result.reports.items()):
             console.print(f"{name}: {path}")
         return result.exit_code
+
+    raise typer.Exit(_guarded(go, verbose))
+
+
+@app.command("sweep")
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file; its sweep: section (if any) gives the grid.")],
+    vary: Annotated[list[str] | None, typer.Option(
+        help="KEY=V1,V2,...: a setting and its values (repeatable), e.g. pre_stop_seconds=0,2,5, "
+             "env.DRAIN_DELAY=0s,5s, mode=keep-alive,new, max_surge=1,25%. Lists inside a value use '|'.")] = None,
+    repeat: Annotated[int | None, typer.Option(
+        min=1, max=1000, help="Runs per combination (default: the scenario's repeat:, else 1).")] = None,
+    out: Annotated[Path | None, typer.Option(help="The sweep's directory (default: sweeps/<scenario name>).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the sweep recorded in --out; finished runs are kept.")] = False,
+    max_minutes: Annotated[float | None, typer.Option(
+        min=0, help="Stop after the combination that crosses this many minutes; the rest are marked not run.")] = None,
+    max_cells: Annotated[int | None, typer.Option(min=1, help="Stop after this many combinations.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Show the grid and the estimated time, run nothing.")] = False,
+    cluster: Annotated[str | None, typer.Option(help="The harness cluster to run on (default: the scenario's).")] = (
+        None),
+    context: Annotated[str | None, typer.Option(help="Run on this existing context (named explicitly).")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig holding --context.")] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Run every combination of settings (repeated), reusing one cluster; write a table and a heat map.
+
+    Exit 0 when every combination ran and at least one passed every repeat.
+    """
+
+    def go() -> int:
+        from harness.sweep.commands import SweepRequest, sweep_command
+
+        return sweep_command(SweepRequest(
+            scenario=scenario, vary=vary or [], repeat=repeat, out=out, resume=resume, max_minutes=max_minutes,
+            max_cells=max_cells, dry_run=dry_run, cluster=cluster, context=context, kubeconfig=kubeconfig))
+
+    raise typer.Exit(_guarded(go, verbose))
+
+
+@app.command("fix-check")
+def fix_check(
+    run_dir: Annotated[Path, typer.Argument(help="A failed run's directory, written by `harness run`.")],
+    out: Annotated[Path, typer.Option(help="Directory that receives the new run directory.")] = Path("runs"),
+    context: Annotated[str | None, typer.Option(help="Run on this existing context (named explicitly).")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig holding --context.")] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Apply a failed run's recommended settings to its scenario, run it again, say if the failures are gone.
+
+    Exits 0 only when the run with the recommended settings passes.
+    """
+
+    def go() -> int:
+        from harness.fixcheck import FixResult, load_failed_run, plan_fix, write_fix_check
+        from harness.overrides import apply_overrides
+
+        scenario, before = load_failed_run(run_dir)
+        plan = plan_fix(before.diagnosis)
+        for rec in plan.not_applicable:
+            console.print(f"[yellow]not checkable by a re-run[/] ({escape(rec.setting)}): {escape(rec.text)}")
+        if not plan.overrides:
+            console.print(f"{run_dir}: no recommendation of this run can be applied as a scenario setting; "
+                          "nothing to check")
+            return 2
+        fixed = apply_overrides(scenario, {**plan.overrides, "expect": "pass"})
+        console.print("fix-check: running " + scenario.name + " with "
+                      + ", ".join(f"{k}={v}" for k, v in sorted(plan.overrides.items())))
+        from harness.run import RunOptions, run_scenario
+
+        result = run_scenario(fixed, RunOptions(out_dir=out, context=context, kubeconfig=kubeconfig))
+        outcome = FixResult(before=before, after=result.verdict, plan=plan)
+        path = write_fix_check(result.run_dir, outcome)
+        after_failed = result.verdict.counts.outcomes.failed(allow_4xx=result.verdict.config.allow_4xx)
+        before_failed = before.counts.outcomes.failed(allow_4xx=before.config.allow_4xx)
+        word = "[green]fixed[/]" if outcome.fixed else "[bold red]not fixed[/]"
+        console.print(f"fix-check: {word}: {before_failed} failed before ({before.outcome.value}), {after_failed} "
+                      f"after ({result.verdict.outcome.value}); {path}")
+        return 0 if outcome.fixed else 1
 
     raise typer.Exit(_guarded(go, verbose))
 

@@ -30,6 +30,7 @@ from harness.disruptions.wait import Wait
 from harness.errors import ScenarioError
 from harness.manifests.values import scaled_value
 from harness.safe_yaml import read_yaml, shorten
+from harness.sweep.spec import RepeatSpec, SweepSpec
 from harness.verdict import GateConfig
 
 __all__ = [
@@ -197,6 +198,9 @@ class Scenario(Params):
     traffic: TrafficSection = Field(default_factory=TrafficSection)
     steps: list[Step] = Field(min_length=1, max_length=50)
     gates: GateConfig = Field(default_factory=GateConfig)
+    # Repeated runs with a stated bound, and a settings sweep (harness/sweep/spec.py).
+    repeat: RepeatSpec | None = None
+    sweep: SweepSpec | None = None
 
     # Where the file was loaded from, for resolving relative paths; not part of the schema.
     source: str | None = Field(None, exclude=True)

@@ -115,6 +115,10 @@ def validate_scenario(scenario: Scenario, *, context: str | None = None, kubecon
               *([] if target else _manifest_issues(scenario))]
     if issues:
         raise _combined(where, issues)
+    if scenario.sweep is not None:  # every combination of its grid, as it would run
+        from harness.sweep.plan import check_sweep_section
+
+        check_sweep_section(scenario, context=context, kubeconfig=kubeconfig, where=where)
     return scenario
 
 

@@ -1,5 +1,6 @@
-"""The timeline chart: requests per second by outcome, the pods and the endpoint set, and the
-disruption steps, all on one time axis (seconds since ``verdict.origin_m``).
+"""The timeline chart: requests per second by outcome, the failed requests by the mechanism that lost
+them, the pods and the endpoint set, and the disruption steps, all on one time axis (seconds since
+``verdict.origin_m``).
 
 ``chart_data`` is a pure function of a verdict and its timeline, so what the chart shows is unit-tested
 without drawing; ``render_chart_svg`` draws it with matplotlib into a standalone SVG (text kept as
@@ -12,24 +13,32 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from harness.diagnosis import Mechanism
 from harness.evidence import TimelineEvent, TimelineKind
 from harness.verdict import OUTCOMES, Verdict
 from harness.verdict.timeline import action_phase, action_step, apply_slice_event, is_disruption_action, pod_name
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 __all__ = [
     "ENDPOINT_STATES",
+    "MECHANISM_COLORS",
     "OUTCOME_COLORS",
     "OUTCOME_LABELS",
     "POD_STATES",
     "ActionMark",
     "ChartData",
+    "MechanismMark",
     "Note",
     "PodLane",
     "Segment",
     "chart_data",
+    "chart_figure",
     "chart_origin",
     "failing_outcomes",
     "render_chart_svg",
@@ -50,6 +59,17 @@ POD_STATES: dict[str, str] = {
 }
 ENDPOINT_STATES: dict[str, str] = {
     "endpoint ready": "#1f4e79", "endpoint serving, terminating": "#e15759", "endpoint not ready": "#8c8c8c",
+}
+# One colour per mechanism, apart from the outcome colours; unexplained stays grey.
+MECHANISM_COLORS: dict[str, str] = {
+    Mechanism.SHUTDOWN_BEFORE_ENDPOINT_REMOVAL.value: "#d62728",
+    Mechanism.KEEPALIVE_CLOSED_AT_SHUTDOWN.value: "#ff7f0e",
+    Mechanism.KILLED_AT_GRACE_END.value: "#8c564b",
+    Mechanism.READY_BEFORE_SERVING.value: "#17becf",
+    Mechanism.NO_READY_ENDPOINT.value: "#9467bd",
+    Mechanism.APPLICATION_ERROR.value: "#e377c2",
+    Mechanism.TEST_BED.value: "#bcbd22",
+    Mechanism.UNEXPLAINED.value: "#7f7f7f",
 }
 DISRUPTION_COLOR = "#b07aa1"
 MAX_LANES = 40
@@ -93,6 +113,22 @@ class Note:
     severity: str  # "info", "warning" or "error"
 
 
+@dataclass(frozen=True, slots=True)
+class MechanismMark:
+    """A mechanism of the diagnosis on the time axis: the span of its failed requests (all of them) and
+    the times of those among the verdict's first failures."""
+
+    mechanism: str
+    count: int
+    color: str
+    span: tuple[float, float] | None
+    xs: tuple[float, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.mechanism} x{self.count}"
+
+
 @dataclass(slots=True)
 class ChartData:
     origin_m: float
@@ -109,6 +145,7 @@ class ChartData:
     endpoints: list[tuple[float, int, int]]  # (x, ready, total) after each endpoint change
     actions: list[ActionMark]
     notes: list[Note]
+    mechanisms: list[MechanismMark] = field(default_factory=list)
 
     @property
     def edges(self) -> list[float]:
@@ -279,6 +316,27 @@ def _notes(events: Sequence[TimelineEvent], origin: float) -> list[Note]:
     return notes
 
 
+def _mechanisms(verdict: Verdict, origin: float) -> list[MechanismMark]:
+    diagnosis = verdict.diagnosis
+    if diagnosis is None:
+        return []
+    # Offsets in the verdict count from its origin_m; the chart's x from ``origin`` (the same instant
+    # whenever the verdict has an origin).
+    shift = (verdict.origin_m if verdict.origin_m is not None else origin) - origin
+    marks = []
+    for finding in diagnosis.findings:
+        name = finding.mechanism.value
+        span = None
+        if finding.first_offset_s is not None and finding.last_offset_s is not None:
+            span = (round(finding.first_offset_s + shift, 6), round(finding.last_offset_s + shift, 6))
+        xs = tuple(round(f.offset_s + shift, 6) for f in verdict.first_failures if f.mechanism == name)
+        if span is None and not xs:
+            continue
+        marks.append(MechanismMark(mechanism=name, count=finding.count, color=MECHANISM_COLORS.get(name, "#333333"),
+                                   span=span, xs=xs))
+    return marks
+
+
 def chart_data(verdict: Verdict, timeline: Sequence[TimelineEvent]) -> ChartData:
     events = sorted(timeline, key=lambda e: e.m)
     origin, origin_label = chart_origin(verdict, events)
@@ -316,6 +374,7 @@ def chart_data(verdict: Verdict, timeline: Sequence[TimelineEvent]) -> ChartData
         origin_m=origin, origin_label=origin_label, x_min=x_min, x_max=x_max, bucket_s=verdict.bucket_s,
         bucket_start=bucket_start, rates=rates, failing=failing_outcomes(verdict), windows=windows,
         lanes=lanes[:MAX_LANES], lanes_dropped=dropped, endpoints=endpoint_counts, actions=actions, notes=notes,
+        mechanisms=_mechanisms(verdict, origin),
     )
 
 
@@ -350,128 +409,166 @@ def _action_groups(actions: Sequence[ActionMark], width: float) -> list[tuple[fl
     return labels
 
 
-def render_chart_svg(data: ChartData, *, id_prefix: str = "chart", title: str | None = None) -> str:
-    """The chart as an SVG document (no XML prolog), with ids scoped by ``id_prefix``."""
+def _style(salt: str) -> AbstractContextManager[None]:
+    """Text stays text in the SVG (searchable, and sized by the reader's fonts); ids are salted per chart
+    so that charts inlined into one page stay distinct and one chart renders the same every time."""
     import matplotlib
+
+    return matplotlib.rc_context({
+        "svg.fonttype": "none", "svg.hashsalt": salt, "font.size": 9, "font.family": "sans-serif",
+        "font.sans-serif": ["DejaVu Sans"], "axes.titlesize": 9, "axes.titleweight": "bold",
+        "axes.titlelocation": "left",
+    })
+
+
+def _draw(data: ChartData, title: str | None) -> Figure:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     lanes = data.lanes
     lane_rows = len(lanes) + 1  # one row for observer notes and Kubernetes events
-    ratios = [3.0, 1.4, max(1.2, 0.34 * lane_rows), 1.0]
+    marks = data.mechanisms
+    ratios = [3.0, 1.4, *([max(0.7, 0.3 * len(marks) + 0.3)] if marks else []), max(1.2, 0.34 * lane_rows), 1.0]
     height = 1.3 + sum(ratios) * 0.75
-    # Text stays text (searchable, and sized by the reader's fonts); ids are salted per chart so that
-    # charts inlined into one page stay distinct and one chart renders the same every time.
-    with matplotlib.rc_context({
-        "svg.fonttype": "none", "svg.hashsalt": id_prefix, "font.size": 9, "font.family": "sans-serif",
-        "font.sans-serif": ["DejaVu Sans"], "axes.titlesize": 9, "axes.titleweight": "bold",
-        "axes.titlelocation": "left",
-    }):
-        fig = Figure(figsize=(11, height), layout="constrained")
-        axes = fig.subplots(4, 1, sharex=True, gridspec_kw={"height_ratios": ratios})
-        ax_rate, ax_fail, ax_pods, ax_ep = axes
-        edges = data.edges
-        width = data.x_max - data.x_min
+    fig = Figure(figsize=(11, height), layout="constrained")
+    axes = list(fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios}))
+    ax_rate, ax_fail = axes[:2]
+    ax_pods, ax_ep = axes[-2:]
+    edges = data.edges
+    width = data.x_max - data.x_min
 
-        for ax in axes:
-            for start, end in data.windows:
-                ax.axvspan(start, end, color=DISRUPTION_COLOR, alpha=0.12, lw=0, zorder=0)
-            for action in data.actions:
-                ax.axvline(action.x, color="#6b3d8f" if action.disruption else "#999999", lw=0.8,
-                           ls="-" if action.disruption else ":", zorder=1)
-            ax.grid(axis="x", color="#eeeeee", lw=0.6)
-            ax.set_axisbelow(True)
-            for side in ("top", "right"):
-                ax.spines[side].set_visible(False)
+    for ax in axes:
+        for start, end in data.windows:
+            ax.axvspan(start, end, color=DISRUPTION_COLOR, alpha=0.12, lw=0, zorder=0)
+        for action in data.actions:
+            ax.axvline(action.x, color="#6b3d8f" if action.disruption else "#999999", lw=0.8,
+                       ls="-" if action.disruption else ":", zorder=1)
+        ax.grid(axis="x", color="#eeeeee", lw=0.6)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
 
-        # Requests per second, stacked by outcome.
-        baseline = [0.0] * max(0, len(edges) - 1)
-        present = [o for o in OUTCOMES if any(data.rates[o])]
-        for outcome in present:
-            values = [b + v for b, v in zip(baseline, data.rates[outcome], strict=True)]
-            ax_rate.stairs(values, edges, baseline=baseline, fill=True, color=OUTCOME_COLORS[outcome],
-                           lw=0, label=OUTCOME_LABELS[outcome])
-            baseline = values
-        ax_rate.set_title("requests/s by outcome (stacked, by request start)", pad=14)
-        ax_rate.set_ylabel("req/s")
-        ax_rate.set_ylim(bottom=0)
-        for x, label in _action_groups(data.actions, width):
-            ax_rate.annotate(label, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2),
-                             textcoords="offset points", ha="center", va="bottom", fontsize=8, color="#6b3d8f",
-                             fontweight="bold", annotation_clip=False)
+    # Requests per second, stacked by outcome.
+    baseline = [0.0] * max(0, len(edges) - 1)
+    present = [o for o in OUTCOMES if any(data.rates[o])]
+    for outcome in present:
+        values = [b + v for b, v in zip(baseline, data.rates[outcome], strict=True)]
+        ax_rate.stairs(values, edges, baseline=baseline, fill=True, color=OUTCOME_COLORS[outcome],
+                       lw=0, label=OUTCOME_LABELS[outcome])
+        baseline = values
+    ax_rate.set_title("requests/s by outcome (stacked, by request start)", pad=14)
+    ax_rate.set_ylabel("req/s")
+    ax_rate.set_ylim(bottom=0)
+    for x, label in _action_groups(data.actions, width):
+        ax_rate.annotate(label, xy=(x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2),
+                         textcoords="offset points", ha="center", va="bottom", fontsize=8, color="#6b3d8f",
+                         fontweight="bold", annotation_clip=False)
 
-        # Failures alone, on their own scale: a handful among thousands vanishes in the stack above.
-        baseline = [0.0] * max(0, len(edges) - 1)
-        for outcome in data.failing:
-            if not any(data.rates[outcome]):
-                continue
-            values = [b + v for b, v in zip(baseline, data.rates[outcome], strict=True)]
-            ax_fail.stairs(values, edges, baseline=baseline, fill=True, color=OUTCOME_COLORS[outcome], lw=0)
-            baseline = values
-        ax_fail.set_title("failed requests/s")
-        ax_fail.set_ylabel("req/s")
-        if data.has_failures:
-            ax_fail.set_ylim(bottom=0)
-        else:
-            ax_fail.set_ylim(0, 1)
-            ax_fail.set_yticks([])
-            ax_fail.text(0.5, 0.5, "no failed requests", transform=ax_fail.transAxes, ha="center",
-                         va="center", color="#2e6b28", fontsize=10)
+    # Failures alone, on their own scale: a handful among thousands vanishes in the stack above.
+    baseline = [0.0] * max(0, len(edges) - 1)
+    for outcome in data.failing:
+        if not any(data.rates[outcome]):
+            continue
+        values = [b + v for b, v in zip(baseline, data.rates[outcome], strict=True)]
+        ax_fail.stairs(values, edges, baseline=baseline, fill=True, color=OUTCOME_COLORS[outcome], lw=0)
+        baseline = values
+    ax_fail.set_title("failed requests/s")
+    ax_fail.set_ylabel("req/s")
+    if data.has_failures:
+        ax_fail.set_ylim(bottom=0)
+    else:
+        ax_fail.set_ylim(0, 1)
+        ax_fail.set_yticks([])
+        ax_fail.text(0.5, 0.5, "no failed requests", transform=ax_fail.transAxes, ha="center",
+                     va="center", color="#2e6b28", fontsize=10)
 
-        # Pods: state bar on top, endpoint state strip beneath, deletion marked.
-        notes_row = len(lanes)
-        for row, lane in enumerate(lanes):
-            y = len(lanes) - 1 - row
-            for seg in lane.states:
-                ax_pods.broken_barh([(max(seg.start, data.x_min), seg.end - max(seg.start, data.x_min))],
-                                    (y - 0.05, 0.45), color=POD_STATES[seg.state], lw=0)
-            for seg in lane.endpoint:
-                ax_pods.broken_barh([(max(seg.start, data.x_min), seg.end - max(seg.start, data.x_min))],
-                                    (y - 0.32, 0.2), color=ENDPOINT_STATES[seg.state], lw=0)
-            if lane.deleted_at is not None and lane.deleted_at >= data.x_min:
-                ax_pods.plot([lane.deleted_at], [y + 0.17], marker="x", color="#333333", ms=5, mew=1.2)
-        colors = {"error": "#d62728", "warning": "#f28e2b", "info": "#8c8c8c"}
-        for note in data.notes:
-            marker = "v" if note.kind == "observer" else "|"
-            ax_pods.plot([note.x], [notes_row], marker=marker, color=colors[note.severity], ms=6, ls="none")
-        labels = [*[("\u2022 " if lane.old else "") + lane.pod for lane in reversed(lanes)], "events / observers"]
-        ax_pods.set_yticks(range(len(labels)), labels, fontsize=8)
-        ax_pods.set_ylim(-0.6, notes_row + 0.6)
-        ax_pods.tick_params(axis="y", length=0)
-        pods_title = "pods (\u2022 = before the disruption): state, and endpoint state beneath; \u00d7 = deleted"
-        if data.lanes_dropped:
-            pods_title += f"; {data.lanes_dropped} more pods not drawn"
-        ax_pods.set_title(pods_title)
+    # The diagnosis: a lane per mechanism, most requests on top, with the span of its failed requests
+    # shaded and each of the first failures it lost ticked.
+    if marks:
+        ax_mech = axes[2]
+        for row, mark in enumerate(marks):
+            y = len(marks) - 1 - row
+            if mark.span is not None:
+                first, last = mark.span
+                # A single instant still needs a visible width.
+                ax_mech.broken_barh([(first, max(last - first, width * 0.004))], (y - 0.3, 0.6),
+                                    color=mark.color, alpha=0.3, lw=0)
+            if mark.xs:
+                ax_mech.plot(mark.xs, [y] * len(mark.xs), marker="|", ms=9, mew=1.4, ls="none", color=mark.color)
+        ax_mech.set_yticks(range(len(marks)), [m.label for m in reversed(marks)], fontsize=8)
+        ax_mech.set_ylim(-0.6, len(marks) - 0.4)
+        ax_mech.tick_params(axis="y", length=0)
+        ax_mech.set_title("failed requests by mechanism (shaded: all of them; ticks: the first failures)")
 
-        # The endpoint set.
-        if data.endpoints:
-            xs = [x for x, _, _ in data.endpoints] + [data.x_max]
-            ready = [r for _, r, _ in data.endpoints]
-            total = [t for _, _, t in data.endpoints]
-            ax_ep.stairs(total, xs, baseline=None, color="#8c8c8c", lw=1.2, ls="--", label="endpoints")
-            ax_ep.stairs(ready, xs, baseline=None, color="#2e6b28", lw=1.6, label="ready endpoints")
-            top = max(total + ready)
-            ax_ep.set_ylim(-0.3, top + 0.8)
-            ax_ep.yaxis.get_major_locator().set_params(integer=True)
-        else:
-            ax_ep.set_yticks([])
-            ax_ep.text(0.5, 0.5, "no EndpointSlice seen", transform=ax_ep.transAxes, ha="center", va="center",
-                       color="#8c8c8c")
-        ax_ep.set_title("endpoints of the service (ready: solid, all: dashed)")
-        ax_ep.set_xlabel(data.origin_label)
-        ax_ep.set_xlim(data.x_min, data.x_max)
+    # Pods: state bar on top, endpoint state strip beneath, deletion marked.
+    notes_row = len(lanes)
+    for row, lane in enumerate(lanes):
+        y = len(lanes) - 1 - row
+        for seg in lane.states:
+            ax_pods.broken_barh([(max(seg.start, data.x_min), seg.end - max(seg.start, data.x_min))],
+                                (y - 0.05, 0.45), color=POD_STATES[seg.state], lw=0)
+        for seg in lane.endpoint:
+            ax_pods.broken_barh([(max(seg.start, data.x_min), seg.end - max(seg.start, data.x_min))],
+                                (y - 0.32, 0.2), color=ENDPOINT_STATES[seg.state], lw=0)
+        if lane.deleted_at is not None and lane.deleted_at >= data.x_min:
+            ax_pods.plot([lane.deleted_at], [y + 0.17], marker="x", color="#333333", ms=5, mew=1.2)
+    colors = {"error": "#d62728", "warning": "#f28e2b", "info": "#8c8c8c"}
+    for note in data.notes:
+        marker = "v" if note.kind == "observer" else "|"
+        ax_pods.plot([note.x], [notes_row], marker=marker, color=colors[note.severity], ms=6, ls="none")
+    labels = [*[("\u2022 " if lane.old else "") + lane.pod for lane in reversed(lanes)], "events / observers"]
+    ax_pods.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax_pods.set_ylim(-0.6, notes_row + 0.6)
+    ax_pods.tick_params(axis="y", length=0)
+    pods_title = "pods (\u2022 = before the disruption): state, and endpoint state beneath; \u00d7 = deleted"
+    if data.lanes_dropped:
+        pods_title += f"; {data.lanes_dropped} more pods not drawn"
+    ax_pods.set_title(pods_title)
 
-        handles: list[Any] = [Patch(color=OUTCOME_COLORS[o], label=OUTCOME_LABELS[o])
-                              for o in OUTCOMES if o in present or o == "ok"]
-        handles.append(Patch(color=DISRUPTION_COLOR, alpha=0.35, label="disruption"))
-        handles.append(Line2D([], [], color="#6b3d8f", lw=1, label="disruption step (numbered)"))
-        handles += [Patch(color=c, label=f"pod {s}") for s, c in POD_STATES.items()]
-        handles += [Patch(color=c, label=s) for s, c in ENDPOINT_STATES.items()]
-        fig.legend(handles=handles, loc="outside lower center", ncol=6, fontsize=8, frameon=False)
-        if title:
-            fig.suptitle(title, fontsize=10, fontweight="bold", x=0.01, ha="left")
+    # The endpoint set.
+    if data.endpoints:
+        xs = [x for x, _, _ in data.endpoints] + [data.x_max]
+        ready = [r for _, r, _ in data.endpoints]
+        total = [t for _, _, t in data.endpoints]
+        ax_ep.stairs(total, xs, baseline=None, color="#8c8c8c", lw=1.2, ls="--", label="endpoints")
+        ax_ep.stairs(ready, xs, baseline=None, color="#2e6b28", lw=1.6, label="ready endpoints")
+        top = max(total + ready)
+        ax_ep.set_ylim(-0.3, top + 0.8)
+        ax_ep.yaxis.get_major_locator().set_params(integer=True)
+    else:
+        ax_ep.set_yticks([])
+        ax_ep.text(0.5, 0.5, "no EndpointSlice seen", transform=ax_ep.transAxes, ha="center", va="center",
+                   color="#8c8c8c")
+    ax_ep.set_title("endpoints of the service (ready: solid, all: dashed)")
+    ax_ep.set_xlabel(data.origin_label)
+    ax_ep.set_xlim(data.x_min, data.x_max)
 
+    handles: list[Any] = [Patch(color=OUTCOME_COLORS[o], label=OUTCOME_LABELS[o])
+                          for o in OUTCOMES if o in present or o == "ok"]
+    handles.append(Patch(color=DISRUPTION_COLOR, alpha=0.35, label="disruption"))
+    handles.append(Line2D([], [], color="#6b3d8f", lw=1, label="disruption step (numbered)"))
+    handles += [Patch(color=c, label=f"pod {s}") for s, c in POD_STATES.items()]
+    handles += [Patch(color=c, label=s) for s, c in ENDPOINT_STATES.items()]
+    handles += [Patch(color=m.color, alpha=0.6, label=f"mechanism: {m.mechanism}") for m in marks]
+    # Mechanism names are long: fewer columns keep the legend within the figure.
+    fig.legend(handles=handles, loc="outside lower center", ncol=4 if marks else 6, fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10, fontweight="bold", x=0.01, ha="left")
+
+    return fig
+
+
+def chart_figure(data: ChartData, *, title: str | None = None) -> Figure:
+    """The chart as a matplotlib figure (what ``render_chart_svg`` saves)."""
+    with _style("chart"):
+        return _draw(data, title)
+
+
+def render_chart_svg(data: ChartData, *, id_prefix: str = "chart", title: str | None = None) -> str:
+    """The chart as an SVG document (no XML prolog), with ids scoped by ``id_prefix``."""
+    with _style(id_prefix):
+        fig = _draw(data, title)
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None})
     svg = out.getvalue()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.files import write_atomic
+from harness.report.diagnosis_view import diagnosis_text, headline_with_fix
 from harness.verdict import FailedRequest, GateResult, GateStatus, Verdict
 
 __all__ = ["JUNIT_FILE", "junit_document", "junit_testsuite", "junit_xml", "write_junit"]
@@ -25,6 +26,8 @@ JUNIT_FILE = "junit.xml"
 CLASS_PREFIX = "rollout-harness"
 # First failing requests listed in one failure body; the rest are in result.json.
 BODY_FAILURES = 10
+# A failure message is one line in a CI's test list: the diagnosis and the gate's reason, cut to this.
+MESSAGE_CHARS = 500
 
 # Characters XML 1.0 cannot carry at all; ElementTree escapes markup but would write these as is.
 _INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -49,14 +52,29 @@ def _failures_for(verdict: Verdict, gate: GateResult) -> list[FailedRequest]:
     return chosen[:BODY_FAILURES]
 
 
+def _message(verdict: Verdict, gate: GateResult) -> str:
+    """The gate's reason, led by the diagnosis (top mechanisms and the top fix) when there is one."""
+    if verdict.diagnosis is None:
+        return _clean(gate.reason)
+    text = " ".join(f"{headline_with_fix(verdict.diagnosis)}; {gate.reason}".split())
+    if len(text) > MESSAGE_CHARS:
+        text = text[:MESSAGE_CHARS - 1].rstrip() + "\u2026"
+    return _clean(text)
+
+
+def _describe(failure: FailedRequest) -> str:
+    return failure.describe() + (f"; mechanism {failure.mechanism}" if failure.mechanism else "")
+
+
 def _body(verdict: Verdict, gate: GateResult) -> str:
-    lines = [gate.reason]
+    lines = [] if verdict.diagnosis is None else [diagnosis_text(verdict.diagnosis), ""]
+    lines.append(gate.reason)
     if gate.numbers:
         lines.append("numbers: " + ", ".join(f"{k}={v}" for k, v in gate.numbers.items()))
     failures = _failures_for(verdict, gate)
     if failures and gate.name in _GATE_OUTCOMES:
         lines.append(f"first failing requests (run {verdict.run_id}):")
-        lines.extend("  " + f.describe() for f in failures)
+        lines.extend("  " + _describe(f) for f in failures)
     return "\n".join(lines)
 
 
@@ -74,18 +92,18 @@ def _testcase(suite: ET.Element, verdict: Verdict, gate: GateResult) -> tuple[in
         ET.SubElement(case, "skipped", {"message": reason})
         return 0, 0, 1
     if status is GateStatus.ERROR:
-        error = ET.SubElement(case, "error", {"message": reason, "type": "error"})
+        error = ET.SubElement(case, "error", {"message": _message(verdict, gate), "type": "error"})
         error.text = _clean(_body(verdict, gate))
         return 0, 1, 0
     if status is GateStatus.INCONCLUSIVE:
-        failure = ET.SubElement(case, "failure", {"message": reason, "type": "inconclusive"})
+        failure = ET.SubElement(case, "failure", {"message": _message(verdict, gate), "type": "inconclusive"})
         failure.text = _clean(_body(verdict, gate))
         return 1, 0, 0
     if verdict.expected == "fail":
         ET.SubElement(case, "system-out").text = _clean(
             "failed as expected (negative control): " + _body(verdict, gate))
         return 0, 0, 0
-    failure = ET.SubElement(case, "failure", {"message": reason, "type": "fail"})
+    failure = ET.SubElement(case, "failure", {"message": _message(verdict, gate), "type": "fail"})
     failure.text = _clean(_body(verdict, gate))
     return 1, 0, 0
 

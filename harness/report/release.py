@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.files import write_atomic
+from harness.report.diagnosis_view import headline_with_fix, top_mechanism
 from harness.report.view import expectation_text, overview
 from harness.verdict import GateStatus, Verdict
 
@@ -50,6 +51,7 @@ def verdict_summary(verdict: Verdict) -> dict[str, Any]:
     total = outcomes.total
     failed = outcomes.failed(allow_4xx=verdict.config.allow_4xx)
     rollout = verdict.facts.rollout
+    diagnosis = verdict.diagnosis
     return {
         "scenario": verdict.scenario,
         "run_id": verdict.run_id,
@@ -60,6 +62,9 @@ def verdict_summary(verdict: Verdict) -> dict[str, Any]:
         "requests": total,
         "failed": failed,
         "failed_ratio": round(failed / total, 6) if total else None,
+        # The mechanism that lost the most requests, and the diagnosis in one line; None when not diagnosed.
+        "top_mechanism": top_mechanism(diagnosis),
+        "diagnosis": None if diagnosis is None else headline_with_fix(diagnosis),
         "outcomes": outcomes.model_dump(),
         "rollout": None if rollout is None else rollout.model_dump(),
         "disruption_s": round(sum(b - a for a, b in verdict.disruption_windows), 6),
@@ -69,7 +74,7 @@ def verdict_summary(verdict: Verdict) -> dict[str, Any]:
         "failing_gates": [g.name for g in verdict.gates if g.status not in (GateStatus.PASS, GateStatus.SKIPPED)],
         "first_failures": [
             {"id": f.id, "offset_s": f.offset_s, "outcome": f.outcome, "pod": f.pod,
-             "pod_state": f.pod_state.describe()}
+             "pod_state": f.pod_state.describe(), "mechanism": f.mechanism}
             for f in verdict.first_failures[:SUMMARY_FAILURES]
         ],
         "harness_errors": list(verdict.harness_errors),

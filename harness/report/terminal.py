@@ -1,4 +1,5 @@
-"""A short summary of a verdict on the terminal: outcome, gates, losses, the first failures."""
+"""A short summary of a verdict on the terminal: outcome, why it failed and what to change, gates,
+losses, the first failures."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from harness.diagnosis import Diagnosis
 from harness.log import console as central_console
+from harness.report.diagnosis_view import SECTION_TITLE, UNEXPLAINED_LABEL, diagnosis_view
 from harness.report.view import outage_detail
 from harness.verdict import GateStatus, Verdict
 
-__all__ = ["STYLES", "print_verdict", "verdict_renderable"]
+__all__ = ["STYLES", "diagnosis_renderable", "print_verdict", "verdict_renderable"]
+
+# Evidence sentences per finding on the terminal; the reports on disk hold all of them.
+TERMINAL_EVIDENCE = 3
 
 STYLES: dict[GateStatus, str] = {
     GateStatus.PASS: "bold green",
@@ -68,13 +74,48 @@ def _counts(verdict: Verdict) -> Text:
     return text
 
 
+def diagnosis_renderable(diagnosis: Diagnosis, *, evidence: int = TERMINAL_EVIDENCE) -> RenderableType:
+    """Why it failed and what to change, compact: per finding a line, its fixes and a few sentences."""
+    view = diagnosis_view(diagnosis)
+    parts: list[RenderableType] = [Text(SECTION_TITLE, style="bold underline"), Text(view.summary, style="bold")]
+    for finding in view.findings:
+        head = Text("  ")
+        if finding.unexplained:
+            head.append(f"? unexplained x{finding.count}", style="bold yellow")
+            head.append(f": {finding.title}")
+            head.append(f" ({UNEXPLAINED_LABEL}, not a finding of cause)", style="yellow")
+        else:
+            head.append(f"{finding.number}. {finding.mechanism} x{finding.count}", style="bold red")
+            head.append(f": {finding.title}")
+        parts.append(head)
+        where = ([f"pods {finding.pods}"] if finding.pods != "-" else []) + ([finding.counts] if finding.counts else [])
+        if finding.span:
+            where.append(f"sent {finding.span}")
+        parts.append(Text("     " + "; ".join(where), style="dim"))
+        for rec in finding.recommendations:
+            line = Text("     \u2192 ")
+            line.append(rec.setting, style="bold green")
+            line.append(f": {rec.text}", style="green")
+            if rec.overrides:
+                line.append(f" [{rec.overrides}]", style="dim")
+            parts.append(line)
+        parts.extend(Text(f"     \u00b7 {sentence}", style="dim") for sentence in finding.evidence[:evidence])
+        if len(finding.evidence) > evidence:
+            parts.append(Text(f"     \u00b7 {len(finding.evidence) - evidence} more in report.html", style="dim"))
+    parts.extend(Text(f"  note: {note}", style="dim yellow") for note in view.notes)
+    return Group(*parts)
+
+
 def verdict_renderable(verdict: Verdict, *, failures: int = 5) -> RenderableType:
-    parts: list[RenderableType] = [_headline(verdict), _gate_table(verdict), _counts(verdict)]
+    parts: list[RenderableType] = [_headline(verdict)]
+    if verdict.diagnosis is not None:
+        parts.append(diagnosis_renderable(verdict.diagnosis))
+    parts += [_gate_table(verdict), _counts(verdict)]
     if verdict.first_failures and failures > 0:
         shown = verdict.first_failures[:failures]
         failed = verdict.counts.outcomes.failed(allow_4xx=verdict.config.allow_4xx)
         parts.append(Text(f"first {len(shown)} of {failed} failing requests:", style="bold"))
-        parts.extend(Text("  " + f.describe()) for f in shown)
+        parts.extend(Text("  " + f.describe() + (f" [{f.mechanism}]" if f.mechanism else "")) for f in shown)
     if verdict.harness_errors:
         parts.append(Text("harness errors:", style="bold magenta"))
         parts.extend(Text(f"  {e}", style="magenta") for e in verdict.harness_errors)

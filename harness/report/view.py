@@ -13,6 +13,7 @@ from typing import Any
 from harness.evidence import TimelineEvent, TimelineKind
 from harness.log import get_logger
 from harness.report.chart import OUTCOME_LABELS, ActionMark, chart_data, failing_outcomes, render_chart_svg
+from harness.report.diagnosis_view import DiagnosisView, diagnosis_view, top_mechanism
 from harness.verdict import OUTCOMES, Verdict
 from harness.verdict.outage import OutageRun
 
@@ -64,6 +65,7 @@ class FailureRow:
     pod_source: str
     pod_state: str
     endpoints: str
+    mechanism: str = ""  # the diagnosis's mechanism for the request, "" when not diagnosed
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +97,16 @@ class ScenarioView:
     chart_svg: str | None = None
     chart_error: str | None = None
     harness_errors: list[str] = field(default_factory=list)
+    diagnosis: DiagnosisView | None = None  # why it failed and what to change; None when not diagnosed
 
     @property
     def scenario(self) -> str:
         return self.verdict.scenario
+
+    @property
+    def top_mechanism(self) -> str:
+        """The mechanism that lost the most requests, "-" when the run has no diagnosis."""
+        return top_mechanism(self.verdict.diagnosis) or "-"
 
     @property
     def run_id(self) -> str:
@@ -284,6 +292,7 @@ def _failure_rows(verdict: Verdict) -> list[FailureRow]:
             offset=f"+{failure.offset_s:.3f} s", id=failure.id, conn=failure.conn, user=failure.user,
             outcome=OUTCOME_LABELS.get(failure.outcome, failure.outcome), what=what, pod=failure.pod,
             pod_source=via[failure.pod_source], pod_state=pod_part, endpoints=endpoint_part,
+            mechanism=failure.mechanism or "",
         ))
     return rows
 
@@ -375,6 +384,7 @@ def build_view(verdict: Verdict, timeline: Sequence[TimelineEvent] = (), *, anch
         chart_svg=svg,
         chart_error=error,
         harness_errors=list(verdict.harness_errors),
+        diagnosis=None if verdict.diagnosis is None else diagnosis_view(verdict.diagnosis),
     )
 
 

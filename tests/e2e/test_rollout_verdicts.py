@@ -1,7 +1,8 @@
 """The verdicts that matter, on a real cluster under real traffic, each on repeated runs.
 
-A graceful service passes a rolling restart; each known-bad shutdown fails with failed requests
-counted. A verdict that changes between runs is a bug of the harness.
+A graceful service passes a rolling restart and carries no diagnosis; each known-bad shutdown fails
+with failed requests counted, and the diagnosis puts at least 95 % of them down to the mechanism that
+shutdown has. A verdict or a mechanism that changes between runs is a bug of the harness.
 """
 
 from __future__ import annotations
@@ -12,25 +13,28 @@ from pathlib import Path
 import pytest
 
 from harness.cluster.kind import ClusterRecord
+from harness.diagnosis import Mechanism
 from harness.verdict import GateStatus
 from tests.e2e.conftest import assert_watch_events, run_in, scenario_file
 
 REPEAT = int(os.environ.get("RH_E2E_REPEAT", "2"))
 
-CASES = [
-    ("rolling-restart", GateStatus.PASS),
-    ("naive-rolling-restart", GateStatus.FAIL),
-    ("naive-no-drain", GateStatus.FAIL),
-    ("naive-ignore-sigterm", GateStatus.FAIL),
-    ("naive-abrupt-close", GateStatus.FAIL),
-    ("slow-requests-polite", GateStatus.PASS),
+CASES: list[tuple[str, GateStatus, Mechanism | None]] = [
+    ("rolling-restart", GateStatus.PASS, None),
+    ("naive-rolling-restart", GateStatus.FAIL, Mechanism.SHUTDOWN_BEFORE_ENDPOINT_REMOVAL),
+    ("naive-no-drain", GateStatus.FAIL, Mechanism.SHUTDOWN_BEFORE_ENDPOINT_REMOVAL),
+    ("naive-ignore-sigterm", GateStatus.FAIL, Mechanism.KILLED_AT_GRACE_END),
+    ("naive-abrupt-close", GateStatus.FAIL, Mechanism.KEEPALIVE_CLOSED_AT_SHUTDOWN),
+    ("slow-start", GateStatus.FAIL, Mechanism.READY_BEFORE_SERVING),
+    ("slow-requests-polite", GateStatus.PASS, None),
 ]
+RIGHT_SHARE = 0.95
 
 
 @pytest.mark.parametrize("attempt", range(1, REPEAT + 1), ids=lambda a: f"run{a}")
-@pytest.mark.parametrize(("name", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("name", "expected", "mechanism"), CASES, ids=[c[0] for c in CASES])
 def test_verdict_holds(cluster: ClusterRecord, runs_dir: Path, name: str, expected: GateStatus,
-                       attempt: int) -> None:
+                       mechanism: Mechanism | None, attempt: int) -> None:
     result = run_in(cluster, scenario_file(name), runs_dir / f"{name}-{attempt}")
     verdict = result.verdict
     summary = "; ".join(f"{g.name}={g.status.value}: {g.reason}" for g in verdict.gates)
@@ -47,8 +51,20 @@ def test_verdict_holds(cluster: ClusterRecord, runs_dir: Path, name: str, expect
         first = verdict.first_failures[0]
         assert first.id
         assert first.pod_state is not None
+        diagnosis = verdict.diagnosis
+        assert diagnosis is not None, "a FAIL must say why"
+        assert diagnosis.failed == counts.outcomes.failed()
+        right = sum(f.count for f in diagnosis.findings if f.mechanism is mechanism)
+        seen = {f.mechanism.value: f.count for f in diagnosis.findings}
+        assert right >= RIGHT_SHARE * diagnosis.diagnosed, f"{name} run {attempt}: {seen}"
+        top = diagnosis.findings[0]
+        assert top.mechanism is mechanism and top.pods and top.evidence, top
+        if mechanism is not Mechanism.READY_BEFORE_SERVING:
+            assert top.recommendations, top
+        assert first.mechanism is not None
     else:
         assert counts.outcomes.failed() == 0
+        assert verdict.diagnosis is None
     for file in ("result.json", "junit.xml", "requests.jsonl", "timeline.jsonl", "run.json"):
         assert (result.run_dir / file).is_file(), file
     assert gate["observers_complete"] is GateStatus.PASS, summary

@@ -142,7 +142,11 @@ def test_junit_has_a_testcase_per_gate_and_failures_for_failing_gates() -> None:
     failure = by_name["no_connection_errors"].find("failure")
     assert failure is not None
     assert failure.get("type") == "fail"
-    assert failure.get("message", "").startswith("1 of 202 requests")
+    # The judge diagnosed the two failures: the message leads with that, then the gate's reason.
+    assert verdict.diagnosis is not None
+    message = failure.get("message", "")
+    assert message.startswith(verdict.diagnosis.headline())
+    assert "; 1 of 202 requests" in message
     body = failure.text or ""
     assert "r900" in body and "reset <by> peer & \"friends\"" in body  # escaped in the file, intact here
     assert "web-a" in body and "terminating" in body

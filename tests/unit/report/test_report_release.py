@@ -33,7 +33,11 @@ def test_markdown_has_the_verdict_numbers_gates_and_first_failures(tmp_path: Pat
     assert "| `no_4xx` | **PASS** |" in text
     assert "| `min_traffic` | **PASS** |" in text
     assert "| +7.500 s | `r900-00000201` | keep\\-alive |" not in text  # a hyphen needs no escape
-    assert "| +7.500 s | `r900-00000201` | keep-alive | **reset**: reset: reset &lt;by&gt; peer & \"friends\" |" in text
+    # Each failure shows the mechanism the judge's diagnosis gave it.
+    mechanism = next(f.mechanism for f in verdict.first_failures if f.id == "r900-00000201")
+    assert mechanism is not None
+    assert ("| +7.500 s | `r900-00000201` | keep-alive | **reset**: reset: reset &lt;by&gt; peer & \"friends\" "
+            f"(`{mechanism}`) |") in text
     assert "`web-a` (connection's last answer) | Running, not ready, terminating for 0.50s |" in text
     assert "| 1 | +5.000 s | restart | start |  |" in text
     # The chart is a file beside the report, and the HTML report is linked for the rest.
@@ -61,7 +65,7 @@ def test_markdown_escapes_cells() -> None:
 def test_markdown_table_row_stays_one_row_whatever_the_detail(tmp_path: Path) -> None:
     nasty = rec(902, 7.7, error=ErrorKind.OTHER, detail="pipe | and\nnewline")
     text = write_markdown_report(tmp_path, [make_verdict(failures=[nasty])], charts=False).read_text()
-    [row] = [line for line in text.splitlines() if "`r902-" in line]
+    [row] = [line for line in text.splitlines() if line.startswith("| +") and "`r902-" in line]
     assert "pipe \\| and newline" in row
     assert row.count(" | ") == 6 and row.count("\\|") == 1  # seven cells, the pipe in the detail escaped
 

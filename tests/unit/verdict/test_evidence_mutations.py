@@ -358,8 +358,10 @@ def traffic_cut_inside_the_disruption(run: Run, base: Verdict) -> Expect:
 
 
 def a_connection_mode_missing(run: Run, base: Verdict) -> Expect:
-    run.write_records([r for r in run.records() if r["conn"] != "new"])
-    return altered(("records_accounted", "connection mode new: 0 records"))
+    records = run.records()
+    gone = sorted({r["conn"] for r in records})[-1]
+    run.write_records([r for r in records if r["conn"] != gone])
+    return altered(("records_accounted", f"connection mode {gone}: 0 records"))
 
 
 def user_class_changed(run: Run, base: Verdict) -> Expect:
@@ -426,11 +428,14 @@ def sent_count_altered(run: Run, base: Verdict) -> Expect:
 
 def sent_per_user_class_altered(run: Run, base: Verdict) -> Expect:
     by_user = dict(run.facts()["traffic"]["by_user"])
-    first, second = sorted(by_user)[:2]
+    first, *others = sorted(by_user)
     by_user[first] -= 1
-    by_user[second] += 1
+    if not others:  # one user class: its count alone no longer matches its records
+        run.update_report(by_user=by_user)
+        return altered(("records_accounted", f"user class {first}"))
+    by_user[others[0]] += 1
     run.update_report(by_user=by_user)
-    return altered(("records_accounted", f"user class {first}"), ("records_accounted", f"user class {second}"))
+    return altered(("records_accounted", f"user class {first}"), ("records_accounted", f"user class {others[0]}"))
 
 
 def sent_per_connection_mode_altered(run: Run, base: Verdict) -> Expect:
@@ -511,6 +516,14 @@ def timeline_file_missing(run: Run, base: Verdict) -> Expect:
 # --- consistent changes: the traffic process really recorded this --------------------------------
 
 
+def _failing_in(verdict: Verdict, gate: str) -> int:
+    """How many requests the gate already failed before the alteration (a negative control has some)."""
+    result = verdict.gate(gate)
+    if result.status is not GateStatus.FAIL:
+        return 0
+    return int(result.reason.split(" of ", 1)[0])
+
+
 def _status_recorded(status: object, gate: str) -> Callable[[Run, Verdict], Expect]:
     def mutate(run: Run, base: Verdict) -> Expect:
         records = run.records()
@@ -518,7 +531,7 @@ def _status_recorded(status: object, gate: str) -> Callable[[Run, Verdict], Expe
         run.write_records(records)
         run.reaccount()
         return Expect(GateStatus.FAIL, {gate: GateStatus.FAIL, "records_accounted": GateStatus.PASS},
-                      [(gate, "1 of")])
+                      [(gate, f"{_failing_in(base, gate) + 1} of")])
 
     mutate.__name__ = f"status_{status!r}_recorded"
     return mutate
