@@ -374,7 +374,14 @@ def fix_check(
         path = write_fix_check(result.run_dir, outcome)
         after_failed = result.verdict.counts.outcomes.failed(allow_4xx=result.verdict.config.allow_4xx)
         before_failed = before.counts.outcomes.failed(allow_4xx=before.config.allow_4xx)
-        word = "[green]fixed[/]" if outcome.fixed else "[bold red]not fixed[/]"
+        for change in outcome.changes():
+            console.print("  " + escape(change.describe()))
+        if outcome.fixed:
+            word = "[green]fixed[/]"
+        elif outcome.settings_worked:
+            word = "[yellow]not fixed by settings alone[/]: what remains needs a change to the service"
+        else:
+            word = "[bold red]not fixed[/]"
         console.print(f"fix-check: {word}: {before_failed} failed before ({before.outcome.value}), {after_failed} "
                       f"after ({result.verdict.outcome.value}); {path}")
         return 0 if outcome.fixed else 1

@@ -18,7 +18,8 @@ from harness.files import write_atomic
 from harness.scenario import Scenario
 from harness.verdict.model import GateStatus, Verdict
 
-__all__ = ["FIX_CHECK_FILE", "FixPlan", "FixResult", "load_failed_run", "plan_fix", "summarize_fix"]
+__all__ = ["FIX_CHECK_FILE", "FixPlan", "FixResult", "MechanismChange", "load_failed_run", "plan_fix",
+           "summarize_fix"]
 
 FIX_CHECK_FILE = "fix-check.json"
 RESULT_FILE = "result.json"
@@ -29,6 +30,34 @@ class FixPlan:
     overrides: dict[str, int | str]
     applied: list[Recommendation] = field(default_factory=list)
     not_applicable: list[Recommendation] = field(default_factory=list)
+    # Mechanisms with at least one recommendation applied as a setting: the re-run checks those.
+    checked: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class MechanismChange:
+    """One mechanism's failed requests before and after the recommended settings."""
+
+    mechanism: str
+    before: int
+    after: int
+    checked: bool  # a recommendation for it was applied; else it needs a change no setting makes
+
+    @property
+    def status(self) -> str:
+        if self.before == 0:
+            return "new"
+        if self.after == 0:
+            return "gone"
+        return "fewer" if self.after < self.before else "remains"
+
+    def describe(self) -> str:
+        how = "setting applied" if self.checked else "no setting applies: change the service"
+        return f"{self.mechanism}: {self.before} before, {self.after} after ({self.status}; {how})"
+
+
+def _mechanisms(verdict: Verdict) -> dict[str, int]:
+    return {f.mechanism.value: f.count for f in (verdict.diagnosis.findings if verdict.diagnosis else [])}
 
 
 @dataclass
@@ -40,6 +69,17 @@ class FixResult:
     @property
     def fixed(self) -> bool:
         return self.after.outcome is GateStatus.PASS
+
+    def changes(self) -> list[MechanismChange]:
+        """Every mechanism of either run, in the order of the run before, then the new ones."""
+        before, after = _mechanisms(self.before), _mechanisms(self.after)
+        names = list(before) + [m for m in after if m not in before]
+        return [MechanismChange(m, before.get(m, 0), after.get(m, 0), m in self.plan.checked) for m in names]
+
+    @property
+    def settings_worked(self) -> bool:
+        """Every mechanism a setting was applied for is gone, and no new one came."""
+        return all(c.after == 0 for c in self.changes() if c.checked or c.status == "new")
 
 
 def load_failed_run(run_dir: Path) -> tuple[Scenario, Verdict]:
@@ -70,6 +110,7 @@ def plan_fix(diagnosis: Diagnosis | None) -> FixPlan:
                 plan.not_applicable.append(rec)
                 continue
             plan.applied.append(rec)
+            plan.checked.add(finding.mechanism.value)
             for key, value in rec.overrides.items():
                 old = plan.overrides.get(key)
                 if isinstance(old, int) and isinstance(value, int):
@@ -87,10 +128,13 @@ def summarize_fix(result: FixResult) -> dict[str, object]:
     """What fix-check.json holds: the overrides, and the run before and after."""
     def side(v: Verdict) -> dict[str, object]:
         return {"run_id": v.run_id, "outcome": v.outcome.value, "failed": _failed(v), "requests": v.counts.total,
-                "mechanisms": {f.mechanism.value: f.count for f in (v.diagnosis.findings if v.diagnosis else [])}}
+                "mechanisms": _mechanisms(v)}
 
     return {
         "fixed": result.fixed,
+        "settings_worked": result.settings_worked,
+        "mechanisms": [{"mechanism": c.mechanism, "before": c.before, "after": c.after, "status": c.status,
+                        "checked": c.checked} for c in result.changes()],
         "overrides": result.plan.overrides,
         "applied": [r.text for r in result.plan.applied],
         "not_applicable": [r.text for r in result.plan.not_applicable],
