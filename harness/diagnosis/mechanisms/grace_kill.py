@@ -50,27 +50,37 @@ class GraceKillRule:
         pre_stop = max((p for p in pre_stops if p is not None), default=0.0)
         ages = numbers_of(matched, "age_at_kill_s")
         longest = max([ctx.longest_s, *ages])
-        needed = ceil_s(pre_stop + longest + MARGIN_S)
         ran_s = [(life.kill_due_m or 0.0) - life.sigterm_m for life in lives if life.sigterm_m is not None]
+        ran = min(ran_s) if ran_s else None
+        # Still running after more time than its longest request needs: either it ignores SIGTERM or it
+        # drains on purpose for longer than it was given. Its drain time is not in the evidence, only that
+        # it exceeds `ran`; twice that is the next grace period worth checking.
+        outlived = ran is not None and ran > longest + 1.0
+        drain = 2 * ran if outlived and ran is not None else 0.0
+        needed = max(ceil_s(pre_stop + drain + longest + MARGIN_S), ceil_s(grace + 1))
         advice = Advice(measurements={
             "grace_s": grace, "pre_stop_s": pre_stop, "longest_request_s": round(longest, 3),
-            "requests_cut": len(matched), "sigterm_to_kill_s": round(min(ran_s), 3) if ran_s else None,
+            "requests_cut": len(matched), "sigterm_to_kill_s": round(ran, 3) if ran is not None else None,
             "recommended_grace_s": needed,
         })
-        if ran_s and min(ran_s) > longest + 1.0:
+        if outlived and ran is not None:
             advice.evidence.append(
-                f"the process was still running {min(ran_s):.2f} s after SIGTERM although its longest request took "
-                f"{longest:.2f} s: it does not end on SIGTERM (or drains longer than the grace period allows)")
+                f"the process was still running {ran:.2f} s after SIGTERM although its longest request took "
+                f"{longest:.2f} s: it does not end on SIGTERM, or drains for longer than the grace period allows")
             advice.recommendations.append(Recommendation(
                 setting="SIGTERM handling",
                 text="end the process once its in-flight requests are answered after SIGTERM (Go: "
                      "`srv.Shutdown(ctx)` and return), so the kubelet never has to kill it"))
+            drain_text = (f" + drain (unknown: more than the {ran:.1f} s it had after SIGTERM; {drain:.1f} s is "
+                          f"assumed here, twice that)")
+        else:
+            drain_text = " + drain"
         advice.recommendations.insert(0, Recommendation(
             setting="terminationGracePeriodSeconds",
-            text=f"terminationGracePeriodSeconds >= preStop {pre_stop:g} s + drain + longest request {longest:.1f} s "
-                 f"(+{MARGIN_S:g} s margin): at least {needed} s here, and more by the service's drain time "
-                 f"(it was {grace:g} s; SIGKILL cut {len(matched)} request(s) in flight)",
-            overrides={"target.termination_grace_period_seconds": max(needed, ceil_s(grace + 1))}))
+            text=f"terminationGracePeriodSeconds >= preStop {pre_stop:g} s{drain_text} + longest request "
+                 f"{longest:.1f} s (+{MARGIN_S:g} s margin): at least {needed} s here (it was {grace:g} s; SIGKILL "
+                 f"cut {len(matched)} request(s) in flight); if the process ignores SIGTERM, no grace period helps",
+            overrides={"target.termination_grace_period_seconds": needed}))
         return advice
 
 
