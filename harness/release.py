@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.builtin import scenario_location
 from harness.cluster.kind import NODE_PORT, cluster_down, load_record
 from harness.cluster.lifecycle import up
 from harness.errors import HarnessError, ScenarioError
@@ -37,6 +38,7 @@ class ReleaseResult:
 
 
 def load_scenarios(source: Path, only: list[str] | None = None) -> list[Scenario]:
+    source = scenario_location(source)  # builtin: the shipped ones
     files = sorted(source.glob("*.yaml")) if source.is_dir() else [source]
     if not files:
         raise ScenarioError(f"no scenario files (*.yaml) in {source}", "pass a directory such as scenarios/")
@@ -56,6 +58,20 @@ def error_verdict(scenario: Scenario, problem: str) -> Verdict:
                      started_at=time.time(), harness_errors=[problem], expect=scenario.expect)
     evidence = Evidence(summary=summarize_requests(()), timeline=[], facts=facts)
     return judge(evidence, scenario.gates)
+
+
+def _run_repeats(scenario: Scenario, options: RunOptions, runs: int, out: Path) -> tuple[Verdict, Path | None]:
+    """A scenario with ``repeat:`` in a gate: its runs as one verdict (the worst run's evidence, the
+    runs' combined outcome, the bound when required) and the directory of the run it shows."""
+    from harness.repeat import repeated_verdict, run_repeated
+
+    repeated = run_repeated(scenario, options, runs, out=out)
+    if not repeated.results:
+        first = repeated.summary.runs[0].problem if repeated.summary.runs else None
+        return error_verdict(scenario, f"none of {runs} repeated runs started: {first}"), None
+    verdict = repeated_verdict([r.verdict for r in repeated.results], repeated.summary)
+    shown = next(r.run_dir for r in repeated.results if r.verdict.run_id == verdict.run_id)
+    return verdict, shown
 
 
 def run_release(
@@ -86,10 +102,15 @@ def run_release(
                     if created and load_record(name) is None:
                         up(name=name, workers=workers or 0, k8s_version=scenario.cluster.k8s_version,
                            node_image="auto", host_port=NODE_PORT if not workers else NODE_PORT + 100 + workers)
-                    result = run_scenario(pinned, RunOptions(out_dir=out / "runs", context=context,
-                                                             kubeconfig=kubeconfig, create_cluster=context is None))
-                    verdict = result.verdict
-                    timelines[verdict.run_id] = read_timeline(result.run_dir / TIMELINE_FILE)
+                    options = RunOptions(out_dir=out / "runs", context=context, kubeconfig=kubeconfig,
+                                         create_cluster=context is None)
+                    if scenario.repeat is not None and scenario.repeat.runs > 1:
+                        verdict, run_dir = _run_repeats(pinned, options, scenario.repeat.runs, out / "runs")
+                    else:
+                        result = run_scenario(pinned, options)
+                        verdict, run_dir = result.verdict, result.run_dir
+                    if run_dir is not None:
+                        timelines[verdict.run_id] = read_timeline(run_dir / TIMELINE_FILE)
                 except HarnessError as exc:
                     verdict = error_verdict(scenario, f"{exc.problem}" + (f" (fix: {exc.fix})" if exc.fix else ""))
                 by_scenario[scenario.name] = verdict

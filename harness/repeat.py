@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BOUND_GATE",
+    "REPEATS_GATE",
     "REPEAT_FILE",
     "REPEAT_MARKDOWN",
     "ModeCount",
@@ -49,6 +50,7 @@ __all__ = [
     "RunSummary",
     "failure_rate_gate",
     "repeat_markdown",
+    "repeated_verdict",
     "requests_needed",
     "run_once",
     "run_repeated",
@@ -312,3 +314,31 @@ def run_repeated(scenario: Scenario, options: RunOptions, runs: int, *, out: Pat
             break
     together = summarize_runs(scenario.name, summaries, confidence=confidence, max_failure_rate_upper=limit)
     return RepeatResult(directory=directory, summary=together, results=results, files=files)
+
+
+REPEATS_GATE = "repeated_runs"
+
+
+def repeated_verdict(verdicts: Sequence[Verdict], summary: RepeatSummary) -> Verdict:
+    """One verdict for a scenario run several times, as a release gate reports it: the evidence of
+    the first run that did not judge as expected (else of the last run), with two gates added, the
+    runs' outcomes combined (ERROR beats FAIL beats INCONCLUSIVE beats PASS) and, when the scenario
+    requires one, the bound over all of them. A repeat is as good as its worst run."""
+    from harness.verdict.judge import decide
+
+    if not verdicts:
+        raise ValueError("no verdicts to combine")
+    base = next((v for v in verdicts if not v.matches_expectation), verdicts[-1])
+    statuses = [r.outcome for r in summary.runs]
+    combined = decide([GateResult(name=REPEATS_GATE, status=s, reason="") for s in statuses])
+    numbers: dict[str, float | int | str | bool | None] = {
+        "runs": len(summary.runs), "flake_rate": summary.flake_rate, "representative": base.run_id}
+    numbers.update({f"runs_{k.lower()}": n for k, n in summary.outcomes.items()})
+    runs_gate = GateResult(
+        name=REPEATS_GATE, status=combined, numbers=numbers,
+        reason=f"{summary.outcome_text} over {len(summary.runs)} runs; {summary.bound.describe()}; the evidence "
+               f"shown is run {base.run_id}")
+    gates = [*base.gates, runs_gate, *([summary.gate] if summary.gate is not None else [])]
+    outcome = decide(gates, base.harness_errors)
+    expected = GateStatus.PASS if base.expected == "pass" else GateStatus.FAIL
+    return base.model_copy(update={"gates": gates, "outcome": outcome, "matches_expectation": outcome is expected})

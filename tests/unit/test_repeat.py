@@ -12,9 +12,11 @@ from harness.confidence import failure_rate_upper
 from harness.errors import ClusterError
 from harness.repeat import (
     REPEAT_FILE,
+    REPEATS_GATE,
     RunSummary,
     failure_rate_gate,
     repeat_markdown,
+    repeated_verdict,
     requests_needed,
     run_repeated,
     summarize_runs,
@@ -166,3 +168,57 @@ def test_run_repeated_stops_when_runs_cannot_start(tmp_path: Path) -> None:
     assert [r.outcome for r in result.summary.runs] == [GateStatus.ERROR, GateStatus.ERROR]
     assert result.summary.runs[0].problem == "the cluster is gone (fix: harness cluster up)"
     assert result.summary.gate is not None and result.summary.gate.status is GateStatus.ERROR
+
+
+# --- a repeated scenario in a release gate ---------------------------------------------------------------
+
+
+def test_a_gate_shows_a_repeat_as_its_worst_run_with_the_runs_combined() -> None:
+    passed, failed = recorded_verdict("rolling-restart"), recorded_verdict("naive-rolling-restart")
+    as_expected_pass = failed.model_copy(update={"expected": "pass", "matches_expectation": False})
+    summary = summarize_runs("x", [PASS, RunSummary.from_verdict(as_expected_pass), PASS])
+    verdict = repeated_verdict([passed, as_expected_pass, passed], summary)
+    assert verdict.run_id == failed.run_id  # the evidence of the run that did not judge as expected
+    assert verdict.outcome is GateStatus.FAIL and not verdict.matches_expectation
+    runs = verdict.gate(REPEATS_GATE)
+    assert runs.status is GateStatus.FAIL
+    assert runs.reason.startswith("PASS 2, FAIL 1 over 3 runs; ")
+    assert f"{LOST:,} failures in {2 * 4272 + SENT:,} requests" in runs.reason
+    assert runs.numbers["flake_rate"] == pytest.approx(1 / 3)
+
+
+def test_a_repeat_that_always_passes_stays_a_pass_unless_its_bound_is_too_wide() -> None:
+    passed = recorded_verdict("rolling-restart")
+    ok = repeated_verdict([passed, passed], summarize_runs("x", [PASS, PASS]))
+    assert ok.outcome is GateStatus.PASS and ok.matches_expectation
+    assert ok.gate(REPEATS_GATE).status is GateStatus.PASS
+    strict = summarize_runs("x", [PASS, PASS], max_failure_rate_upper=0.0001)
+    held = repeated_verdict([passed, passed], strict)
+    assert held.outcome is GateStatus.FAIL and not held.matches_expectation
+    assert held.gate("failure_rate_upper").status is GateStatus.FAIL
+
+
+def test_a_negative_control_repeated_must_fail_every_time() -> None:
+    failed = recorded_verdict("naive-rolling-restart")
+    always = repeated_verdict([failed, failed], summarize_runs("x", [FAIL, FAIL]))
+    assert always.outcome is GateStatus.FAIL and always.matches_expectation
+    errored = FAIL.model_copy(update={"outcome": GateStatus.ERROR})
+    once_error = repeated_verdict([failed, failed], summarize_runs("x", [FAIL, errored]))
+    assert once_error.outcome is GateStatus.ERROR and not once_error.matches_expectation
+
+
+def test_the_release_gate_runs_a_repeated_scenario_that_many_times(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import release
+
+    fake = FakeRuns(lambda _: recorded_verdict("rolling-restart"))
+    monkeypatch.setattr("harness.run.run_scenario", fake)
+    monkeypatch.setattr(release, "run_scenario", fake)
+    once = parse_scenario({"name": "once", "steps": [{"action": "rollout-restart"}]}, "once.yaml")
+    result = release.run_release([SCENARIO, once], tmp_path / "gate", cluster="c", context="kind-elsewhere")
+    assert len(fake.calls) == 4  # three repeats, then the single run
+    repeated, single = result.verdicts
+    assert repeated.gate(REPEATS_GATE).reason.startswith("PASS 3/3 over 3 runs")
+    assert repeated.gate("failure_rate_upper").status is GateStatus.PASS
+    assert REPEATS_GATE not in {g.name for g in single.gates}
+    assert list((tmp_path / "gate" / "runs").glob(f"*-again-x3/{REPEAT_FILE}"))
