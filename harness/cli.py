@@ -39,6 +39,38 @@ app.add_typer(manifests_app, name="manifests")
 app.add_typer(cluster_app, name="cluster")
 
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")]
+
+
+def _print_version(show: bool) -> None:
+    if not show:
+        return
+    from harness.toolchain import tool_versions
+
+    for what, version in tool_versions():
+        typer.echo(f"{what}: {version}")
+    raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Show the harness version and the versions of the tools it installs or expects.")] = False,
+) -> None:
+    """Prove, with evidence, that a Kubernetes service loses no request while it is disrupted."""
+
+
+@app.command("scenarios")
+def scenarios_list(verbose: Verbose = 0) -> None:
+    """List the scenarios that ship with the harness, and how to run each."""
+    from harness.builtin import PREFIX, builtin_scenarios
+
+    listed = _guarded(builtin_scenarios, verbose)
+    width = max((len(name) for name, _ in listed), default=0)
+    for name, description in listed:
+        typer.echo(f"{name:<{width}}  {description}")
+    typer.echo(f"\nrun one with `harness run {PREFIX}NAME` (e.g. `harness run {PREFIX}rolling-restart`); "
+               f"`harness gate {PREFIX}` runs all but the sweeps/ ones; `harness sweep {PREFIX}NAME` a sweep")
 ClusterName = Annotated[str, typer.Option("--name", help="Cluster name.")]
 
 
@@ -89,14 +121,17 @@ def _invalid(exc: ConfigError, path: Path) -> int:
 
 
 def _default_scenarios_dir() -> Path:
-    checkout = Path(__file__).resolve().parents[1] / "scenarios"
-    return checkout if not Path("scenarios").is_dir() and checkout.is_dir() else Path("scenarios")
+    """scenarios/ of the working directory, else the scenarios that ship with the harness."""
+    from harness.builtin import PREFIX
+
+    return Path("scenarios") if Path("scenarios").is_dir() else Path(PREFIX)
 
 
 @app.command("validate")
 def validate(
     scenarios: Annotated[list[Path] | None, typer.Argument(
-        help="Scenario files or directories of *.yaml (default: scenarios/).")] = None,
+        help="Scenario files or directories of *.yaml; builtin:NAME a shipped one, builtin: all of them "
+             "(default: scenarios/ here, else builtin:).")] = None,
     context: Annotated[str | None, typer.Option(help="Check against this kube context, as `run --context`.")] = None,
     kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig holding --context.")] = None,
     verbose: Verbose = 0,
@@ -114,6 +149,34 @@ def validate(
                 _print_problems([result.problem], err=False)
         _print_problems(missing, err=False)
         return 2 if missing or any(r.problem is not None for r in results) else 0
+
+    raise typer.Exit(_guarded(go, verbose))
+
+
+@app.command("init")
+def init(
+    manifests: Annotated[Path, typer.Option(help="The service's manifests: a directory of YAML, a kustomization "
+                                                 "(rendered with kubectl kustomize) or a Helm chart (helm template).")],
+    image: Annotated[str | None, typer.Option(help="The image to test (default: the one the manifests name).")] = None,
+    out: Annotated[Path | None, typer.Option(help="The scenario file to write (default: NAME.yaml here).")] = None,
+    name: Annotated[str | None, typer.Option(help="Scenario name (default: WORKLOAD-rolling-restart).")] = None,
+    workload: Annotated[str | None, typer.Option(help="The Deployment to test, when there are several.")] = None,
+    service: Annotated[str | None, typer.Option(help="The Service to send traffic through, when several select it.")
+                       ] = None,
+    port: Annotated[str | None, typer.Option(help="The Service port (number or name), when it has several.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite the scenario file (and its manifests) if they exist.")] = False,
+    verbose: Verbose = 0,
+) -> None:
+    """Write a rolling-restart scenario for your own service, read from its manifests."""
+    from harness.init import init_scenario, report_lines
+
+    def go() -> int:
+        result = init_scenario(manifests, out=out, image=image, name=name, workload=workload, service=service,
+                               port=port, force=force)
+        lines, valid = report_lines(result)
+        for line in lines:
+            typer.echo(line)
+        return 0 if valid else 1
 
     raise typer.Exit(_guarded(go, verbose))
 
@@ -225,13 +288,16 @@ def cluster_status(name: ClusterName = "rollout-harness", verbose: Verbose = 0) 
 @app.command("run")
 def run(
     scenario: Annotated[
-        Path | None, typer.Argument(help="Scenario file (default: scenarios/rolling-restart.yaml).")
+        Path | None, typer.Argument(help="Scenario file, or builtin:NAME for one that ships with the harness "
+                                         "(`harness scenarios` lists them; default: builtin:rolling-restart).")
     ] = None,
     out: Annotated[Path, typer.Option(help="Directory that receives the run directory.")] = Path("runs"),
     context: Annotated[str | None, typer.Option(
         help="Disrupt this existing kube context instead of the harness's own cluster. Naming it is the "
              "permission to disrupt it.")] = None,
     kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig holding --context.")] = None,
+    cluster: Annotated[str | None, typer.Option(
+        help="The harness cluster to run on, created when needed (default: the scenario's cluster.name).")] = None,
     keep_namespace: Annotated[bool, typer.Option(help="Leave the run's namespace in place.")] = False,
     repeat: Annotated[int | None, typer.Option(
         min=1, max=1000, help="Run it this many times on one cluster and state an upper bound on the failure "
@@ -249,6 +315,8 @@ def run(
             loaded = validate_scenario_file(path, context=context, kubeconfig=kubeconfig)
         except ConfigError as exc:
             return _invalid(exc, path)
+        if cluster:
+            loaded = loaded.model_copy(update={"cluster": loaded.cluster.model_copy(update={"name": cluster})})
         # The run's machinery is imported only for a scenario that can run.
         from harness.run import RunOptions, run_scenario
 
@@ -264,7 +332,9 @@ def run(
 
 @app.command("gate")
 def gate(
-    source: Annotated[Path, typer.Argument(help="A directory of scenario files, or one file.")] = Path("scenarios"),
+    source: Annotated[Path | None, typer.Argument(help=(
+        "A directory of scenario files, or one file; builtin: the ones that ship with the harness "
+        "(default: scenarios/ here, else builtin:)."))] = None,
     out: Annotated[Path, typer.Option(help="Directory that receives the release-gate report.")] = Path("gate-report"),
     only: Annotated[list[str] | None, typer.Option(help="Run only these scenarios (repeatable).")] = None,
     cluster: Annotated[str, typer.Option(help="The harness cluster to run on (created when needed).")] = (
@@ -287,13 +357,14 @@ def gate(
 
         # Every scenario, before the first cluster: a gate that fails on its tenth scenario's typo
         # has already spent the time of the nine before it.
-        problems = validate_paths([source], context=context, kubeconfig=kubeconfig)
+        chosen = source or _default_scenarios_dir()
+        problems = validate_paths([chosen], context=context, kubeconfig=kubeconfig)
         if problems:
             _print_problems(problems, err=True)
             return 2
         from harness.release import load_scenarios, run_release
 
-        scenarios = load_scenarios(source, only)
+        scenarios = load_scenarios(chosen, only)
         console.print(f"gate: {len(scenarios)} scenario(s): {', '.join(s.name for s in scenarios)}")
         result = run_release(scenarios, out, cluster=cluster, context=context, kubeconfig=kubeconfig,
                           on_verdict=announce)
@@ -306,7 +377,8 @@ def gate(
 
 @app.command("sweep")
 def sweep(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file; its sweep: section (if any) gives the grid.")],
+    scenario: Annotated[Path, typer.Argument(
+        help="Scenario file (or builtin:NAME); its sweep: section (if any) gives the grid.")],
     vary: Annotated[list[str] | None, typer.Option(
         help="KEY=V1,V2,...: a setting and its values (repeatable), e.g. pre_stop_seconds=0,2,5, "
              "env.DRAIN_DELAY=0s,5s, mode=keep-alive,new, max_surge=1,25%. Lists inside a value use '|'.")] = None,

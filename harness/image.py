@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.builtin import builtin_root
 from harness.cluster import docker
-from harness.errors import ConfigError, ImageBuildError
+from harness.errors import ConfigError, ImageBuildError, PrerequisiteMissingError
 from harness.log import get_logger
-from harness.shell import require_tool, run_step
+from harness.shell import run_step
 
-__all__ = ["SAMPLE_REPOSITORY", "BuiltImage", "build_sample_image", "sample_service_dir", "sample_version"]
+__all__ = [
+    "SAMPLE_REPOSITORY",
+    "BuiltImage",
+    "build_sample_image",
+    "go_requirement",
+    "sample_service_dir",
+    "sample_version",
+]
 
 log = get_logger(__name__)
 
@@ -28,18 +37,44 @@ class BuiltImage:
 
 
 def sample_service_dir() -> Path:
-    """The sample service's source: next to the package in a checkout, or under the working directory."""
-    for candidate in (Path(__file__).resolve().parents[1] / "sample-service", Path.cwd() / "sample-service"):
-        if (candidate / "go.mod").is_file():
-            return candidate
-    raise ConfigError(
-        "the sample service source (sample-service/go.mod) was not found",
-        "run the harness from a checkout of rollout-harness, or pass --source DIR",
-    )
+    """The sample service's source, as it ships with the harness (the checkout's own in a checkout)."""
+    source = builtin_root() / "sample-service"
+    if not (source / "go.mod").is_file():
+        raise ConfigError(
+            f"the sample service source was not found: {source / 'go.mod'} does not exist",
+            "reinstall rollout-harness from a wheel built with its setup.py (`pip install .` in a checkout), "
+            "or pass --source DIR",
+        )
+    return source
 
 
 def sample_version(source: Path) -> str:
     return (source / "VERSION").read_text().strip()
+
+
+def go_requirement(source: Path) -> str:
+    """The Go version the sample service's go.mod asks for (its ``go`` directive), or "" if none."""
+    try:
+        text = (source / "go.mod").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    found = re.search(r"^go\s+(\S+)\s*$", text, re.MULTILINE)
+    return found.group(1) if found else ""
+
+
+def _go_tool(source: Path) -> str:
+    """The `go` command; building the sample service's image is the one thing that needs Go."""
+    wanted = go_requirement(source)
+    at_least = f" >= {wanted}" if wanted else ""
+    go = shutil.which("go")
+    if go is None:
+        raise PrerequisiteMissingError(
+            f"Go{at_least} is a prerequisite of the sample service's image (it is compiled from "
+            f"{source} for every run whose target.image is \"sample\"), and `go` is not on PATH",
+            f"install Go{at_least} (https://go.dev/dl) and put its bin directory on PATH, or set target.image "
+            "to an image you built",
+        )
+    return go
 
 
 def build_sample_image(version: str | None = None, source: Path | None = None) -> BuiltImage:
@@ -52,7 +87,7 @@ def build_sample_image(version: str | None = None, source: Path | None = None) -
             "use a version such as 0.1.0 or 0.1.0-b (letters, digits, '.', '_', '-'; never 'latest')",
         )
     docker.docker_available()
-    go = require_tool("go", "install Go >= 1.24 (https://go.dev/dl)")
+    go = _go_tool(source)
     ref = f"{SAMPLE_REPOSITORY}:{version}"
     with tempfile.TemporaryDirectory(prefix="rh-sample-") as tmp:
         context = Path(tmp)

@@ -135,7 +135,7 @@ class _Run:
     def execute(self) -> RunResult:
         scenario = self.scenario
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "scenario.json").write_text(scenario.model_dump_json(indent=2))
+        (self.run_dir / "scenario.json").write_text(scenario.with_absolute_paths().model_dump_json(indent=2))
         started_at = time.time()
         target = self.target
         self.versions = {"harness": __version__, "python": platform.python_version(),
@@ -170,7 +170,7 @@ class _Run:
         self.versions["image_id"] = _image_id(image)
         self.versions["kubernetes"] = call(client.VersionApi(api).get_code, what="read the server version").git_version
         self.progress.set(f"deploying into namespace {self.namespace}")
-        objects = load_manifests(scenario.resolve(scenario.target.manifests))
+        objects = load_manifests(scenario.manifests_dir())
         t = scenario.target
         overrides = Overrides(
             image=image, env=t.env, replicas=t.replicas, max_surge=t.max_surge,

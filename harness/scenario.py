@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field, ValidationError, field_serializer, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from harness.builtin import builtin_root, builtin_scenario, scenario_location
 from harness.cluster.versions import DEFAULT_K8S_VERSION, STOCK_K8S_VERSION, SUPPORTED_K8S_VERSIONS
 from harness.disruptions import ACTIONS, REGISTRY, DeadlineStep, Step, When
 from harness.disruptions._base import MAX_PODS, MAX_RUN_S, MAX_STEP_S, Params
@@ -85,8 +86,9 @@ def _int_or_percent(value: Any, field: str) -> Any:
 
 
 class TargetSection(Params):
-    # A manifests directory, relative to the scenario file or the working directory.
-    manifests: str = Field("manifests/sample-service", max_length=4096, pattern=_NO_CONTROL)
+    # A manifests directory, relative to the scenario file's directory; none: the sample service's
+    # manifests that ship with the harness (the target the default image "sample" is built for).
+    manifests: str | None = Field(None, max_length=4096, pattern=_NO_CONTROL)
     # "sample" builds the sample service's image (at ``version``); anything else is an image reference.
     image: str = Field("sample", max_length=255, pattern=r"^[^\s\x00-\x1f\x7f]+$")
     version: str | None = Field(None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
@@ -96,8 +98,10 @@ class TargetSection(Params):
     max_unavailable: int | str | None = None
     termination_grace_period_seconds: int | None = Field(None, ge=0, le=int(MAX_STEP_S))
     pre_stop_seconds: int | None = Field(None, ge=0, le=int(MAX_STEP_S))
-    # Default: the Service that selects the Deployment.
+    # The Service traffic is meant for. Default: the only one that selects the Deployment's pods.
     service: str | None = Field(None, max_length=63, pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    # The port of that Service traffic goes to, by number or name. Default: its only port.
+    port: int | str | None = None
     url: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\s/\x00-\x1f\x7f]+[^\s\x00-\x1f\x7f]*$")
     paths: list[str] = Field(default_factory=lambda: ["/"], min_length=1, max_length=100)
 
@@ -110,6 +114,17 @@ class TargetSection(Params):
             if "\x00" in value:
                 raise ValueError(f"the value of {name} holds a NUL character, which no container environment can")
         return env
+
+    @field_validator("port")
+    @classmethod
+    def _service_port(cls, port: int | str | None) -> int | str | None:
+        if isinstance(port, bool):
+            raise ValueError("a port is a number (1..65535) or a port name")
+        if isinstance(port, int) and not 1 <= port <= 65535:
+            raise ValueError("a port number is 1..65535")
+        if isinstance(port, str) and not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?", port):
+            raise ValueError("a port name is 1..15 lowercase letters, digits and '-' (an IANA service name)")
+        return port
 
     @field_validator("max_surge", "max_unavailable", mode="before")
     @classmethod
@@ -277,19 +292,31 @@ class Scenario(Params):
             rolled = rolled or REGISTRY[step.action].rolls
 
     def resolve(self, relative: str) -> Path:
-        path = Path(relative)
+        """A path the scenario names, relative to the directory of its file and nothing else: a scenario
+        means the same wherever the harness runs from. With no file (a scenario built in code), relative
+        to the working directory."""
+        path = Path(relative).expanduser()
         if path.is_absolute():
             return path
-        candidates = []
-        if self.source:
-            candidates.append(Path(self.source).resolve().parent / path)
-            candidates.append(Path(self.source).resolve().parent.parent / path)
-        candidates.append(Path.cwd() / path)
-        candidates.append(Path(__file__).resolve().parents[1] / path)
-        for candidate in candidates:
-            if candidate.exists():
-                return candidate
-        return candidates[0]
+        base = Path(self.source).parent if self.source else Path()
+        return (base / path).resolve()
+
+    def manifests_dir(self, target: TargetSection | None = None) -> Path:
+        """The manifests directory of ``target`` (default: this scenario's)."""
+        manifests = (target or self.target).manifests
+        if manifests is None:
+            return builtin_root() / "manifests" / "sample-service"
+        return self.resolve(manifests)
+
+    def with_absolute_paths(self) -> Scenario:
+        """This scenario with every path it names made absolute, as a run records it: a replay reads the
+        record from the run directory, where the file's relative paths would mean something else."""
+        update: dict[str, Any] = {"target": self.target.model_copy(update={
+            "manifests": None if self.target.manifests is None else str(self.manifests_dir())})}
+        if self.cluster.kubeconfig is not None:
+            update["cluster"] = self.cluster.model_copy(update={
+                "kubeconfig": str(self.resolve(self.cluster.kubeconfig))})
+        return self.model_copy(update=update)
 
 
 # Errors: one line per problem, naming the field path, the value and what is allowed.
@@ -389,6 +416,8 @@ def parse_scenario(data: Any, source: str) -> Scenario:
 
 
 def load_scenario(path: Path) -> Scenario:
+    """The scenario in ``path``; ``builtin:NAME`` loads a scenario that ships with the harness."""
+    path = scenario_location(path)
     if not path.exists():
         raise ScenarioError(f"scenario file {path} does not exist", "check the path (scenarios live in scenarios/)")
     if path.is_dir():
@@ -412,12 +441,4 @@ def load_scenario(path: Path) -> Scenario:
 
 
 def default_scenario_path() -> Path:
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        candidate = base / "scenarios" / f"{DEFAULT_SCENARIO}.yaml"
-        if candidate.exists():
-            return candidate
-    raise ScenarioError(
-        f"the default scenario scenarios/{DEFAULT_SCENARIO}.yaml was not found",
-        "run from a checkout of rollout-harness, or name a scenario file: harness run FILE",
-    )
-
+    return builtin_scenario(DEFAULT_SCENARIO)

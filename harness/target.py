@@ -34,12 +34,14 @@ class Target:
     kind_cluster: str | None  # set when images can be loaded with `kind load` and nodes exec'd into
     host_port: int
     owned: bool  # created by the harness; otherwise named explicitly by the user
+    node_port: int = NODE_PORT  # the node port a harness cluster maps to host_port (always NODE_PORT)
 
 
 def resolve_target(scenario: Scenario, options: RunOptions) -> Target:
     """Pick the cluster to disrupt. Only a harness-created cluster or an explicitly named context."""
     context = options.context or scenario.cluster.context
-    kubeconfig = options.kubeconfig or (Path(scenario.cluster.kubeconfig) if scenario.cluster.kubeconfig else None)
+    kubeconfig = options.kubeconfig or (scenario.resolve(scenario.cluster.kubeconfig) if scenario.cluster.kubeconfig
+                                         else None)
     if context:
         kind_name = context.removeprefix("kind-") if context.startswith("kind-") else None
         record = load_record(kind_name) if kind_name else None

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness.builtin import scenario_location
 from harness.cluster.kind import NODE_PORT, load_record
 from harness.errors import ConfigError, ManifestError, ScenarioError
 from harness.manifests import (
@@ -126,7 +127,12 @@ def scenario_files(paths: Sequence[Path]) -> tuple[list[Path], list[Problem]]:
     """The scenario files named by ``paths`` (directories hold *.yaml), and the paths that name none."""
     files: list[Path] = []
     problems: list[Problem] = []
-    for path in paths:
+    for given in paths:
+        try:
+            path = scenario_location(given)  # builtin:NAME
+        except ConfigError as exc:
+            problems.append(Problem(given, exc.problem, exc.fix))
+            continue
         if path.is_dir():
             found = sorted(p for p in path.glob("*.yaml") if p.is_file() and not p.name.startswith("."))
             if not found:
@@ -211,7 +217,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _cluster_issues(scenario: Scenario, context: str | None, kubeconfig: Path | None) -> list[_Issue]:
     # The Kubernetes version is the loader's: it knows which node images exist.
     named_context = context or scenario.cluster.context
-    named_config = kubeconfig or (Path(scenario.cluster.kubeconfig) if scenario.cluster.kubeconfig else None)
+    written = scenario.cluster.kubeconfig
+    named_config = kubeconfig or (scenario.resolve(written) if written else None)
     if named_context:
         return _context_issues(named_context, named_config)
     if named_config is not None:
@@ -399,12 +406,12 @@ def _override_issues(prefix: str, build: Callable[[], object]) -> list[_Issue]:
 
 def _manifest_issues(scenario: Scenario) -> list[_Issue]:
     t = scenario.target
-    directory = scenario.resolve(t.manifests)
+    directory = scenario.manifests_dir()
     if not directory.is_dir():
         what = "is a file, not a directory" if directory.exists() else "does not exist"
         return [_Issue(ManifestError, f"target.manifests {shorten(t.manifests)}: {directory} {what}",
-                       "name a directory of *.yaml manifests, relative to the scenario file or the working "
-                       "directory, such as manifests/sample-service")]
+                       "name a directory of *.yaml manifests, relative to the directory of the scenario file "
+                       "(such as ../manifests/sample-service), or an absolute path")]
     try:
         documents = load_documents(directory)
         # As written first: rendering reads the objects and would stumble on the same shapes.

@@ -105,8 +105,14 @@ def stale_run_namespaces(api: client.ApiClient) -> list[str]:
                                             what="list the harness's namespaces").items]
 
 
-def apply_objects(api: client.ApiClient, namespace: str, objects: list[K8sObject]) -> Deployed:
+def apply_objects(api: client.ApiClient, namespace: str, objects: list[K8sObject],
+                  service_name: str | None = None) -> Deployed:
+    """Create every object in ``namespace``; ``service_name`` is the Service traffic goes through
+    (default: the first that selects the workload)."""
     deployment, service = find_workload(objects)
+    if service_name is not None:
+        service = next((o for o in objects if o.get("kind") == "Service"
+                        and (o.get("metadata") or {}).get("name") == service_name), service)
     for obj in objects:
         try:
             utils.create_from_dict(api, obj, namespace=namespace)

@@ -206,7 +206,7 @@ def _workload_numbers(scenario: Scenario) -> dict[str, float]:
         from harness.manifests import Overrides, find_workload, load_manifests, render, workload_container
         from harness.manifests.values import parse_go_duration
 
-        objects = render(load_manifests(scenario.resolve(target.manifests)), Overrides(
+        objects = render(load_manifests(scenario.manifests_dir(target)), Overrides(
             env=target.env, replicas=target.replicas, max_surge=target.max_surge,
             max_unavailable=target.max_unavailable,
             termination_grace_period_seconds=target.termination_grace_period_seconds,

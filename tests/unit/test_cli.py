@@ -74,13 +74,16 @@ def test_validate_lists_every_shipped_scenario_as_ok() -> None:
 
 
 def test_validate_prints_one_block_per_bad_file_and_exits_2(tmp_path: Path) -> None:
+    shipped = (ROOT / "scenarios" / "rolling-restart.yaml").read_text()
     good = tmp_path / "good.yaml"
-    good.write_text((ROOT / "scenarios" / "rolling-restart.yaml").read_text())
+    good.write_text(shipped.replace("../manifests/sample-service", str(ROOT / "manifests" / "sample-service")))
     bad = tmp_path / "bad.yaml"
-    bad.write_text(good.read_text().replace("manifests/sample-service", "manifests/absent"))
+    bad.write_text(shipped.replace("../manifests/sample-service", "manifests/absent"))
     result = runner.invoke(app, ["validate", str(tmp_path), str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2
-    assert result.output.splitlines()[0].startswith(f"{bad}: target.manifests 'manifests/absent'")
+    # The one path tried: relative to the scenario file's directory.
+    assert result.output.splitlines()[0].startswith(
+        f"{bad}: target.manifests 'manifests/absent': {tmp_path / 'manifests' / 'absent'} does not exist")
     assert f"{good}: OK" in result.output
     assert f"{tmp_path / 'missing.yaml'}: no such file or directory" in result.output
     assert result.output.count("  fix: ") == 2

@@ -27,7 +27,7 @@ def test_every_shipped_scenario_validates(path: Path) -> None:
     scenario = load_scenario(path)
     assert scenario.name == path.stem
     assert scenario.steps
-    assert scenario.resolve(scenario.target.manifests).is_dir()
+    assert scenario.manifests_dir().is_dir()
     if scenario.name.startswith("naive-"):
         assert scenario.expect == "fail", "negative controls must expect to fail"
 

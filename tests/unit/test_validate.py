@@ -41,6 +41,7 @@ def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def scenario(tmp_path: Path, name: str = "s.yaml", **sections: Any) -> Path:
     data = yaml.safe_load((SCENARIOS / "rolling-restart.yaml").read_text())
+    data["target"]["manifests"] = str(GOOD)  # the shipped file's path is relative to scenarios/
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     path = tmp_path / name
@@ -279,7 +280,8 @@ def test_scenario_names_are_unique_across_files(tmp_path: Path) -> None:
 
 def run_dir(tmp_path: Path, versions: dict[str, Any], **target: Any) -> Path:
     data = yaml.safe_load((SCENARIOS / "rolling-restart.yaml").read_text())
-    data["target"] = {**data["target"], **target}
+    # As a run records it: its paths absolute (relative ones would be read against the run directory).
+    data["target"] = {**data["target"], "manifests": str(GOOD), **target}
     directory = tmp_path / "run"
     directory.mkdir()
     (directory / "scenario.json").write_text(json.dumps({**data, "source": "/elsewhere/s.yaml"}))

@@ -493,6 +493,7 @@ def test_manifests_check_names_the_problem_without_crashing(case: Case, tmp_path
 def test_gate_refuses_every_bad_scenario_before_its_first_cluster(tmp_path: Path, trap: ClusterTrap) -> None:
     gate_dir = tmp_path / "gate"
     gate_dir.mkdir()
+    shutil.copytree(ROOT / "manifests", tmp_path / "manifests")  # where the copies' ../manifests/ paths lead
     for source in SCENARIOS:
         shutil.copy(source, gate_dir / source.name)
     # The bad ones sort last, so that a gate running in order would have spent a cluster first.

@@ -1,0 +1,628 @@
+"""`harness init`: a first scenario for the user's own service, read from the manifests they ship.
+
+Three steps, the middle two pure: the manifests are read (a plain directory, a kustomization rendered
+with ``kubectl kustomize``, or a Helm chart rendered with ``helm template``); :func:`plan_init` picks the
+workload, its Service and port from those objects, refusing what is ambiguous with the choices and the
+option that picks one; :func:`scenario_text` writes the plan as a commented scenario file.
+
+A run applies every object of its manifests directory and tests the one Deployment there through the
+first Service selecting it. When the source is not such a directory as it stands (it is rendered, or
+holds objects the choice leaves out), the chosen objects are written to a directory of their own next
+to the scenario, and the scenario names that one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from harness.cluster.kind import NODE_PORT
+from harness.errors import ConfigError, ManifestError, PrerequisiteMissingError
+from harness.files import write_atomic
+from harness.image import SAMPLE_REPOSITORY
+from harness.manifests import K8sObject, load_manifests, object_ref, workload_container
+from harness.manifests.render import pod_labels, selector_matches
+from harness.safe_yaml import parse_yaml, shorten
+
+__all__ = [
+    "KUSTOMIZATION_FILES",
+    "InitPlan",
+    "InitResult",
+    "ManifestSource",
+    "ServicePort",
+    "detect_source",
+    "init_scenario",
+    "manifests_text",
+    "plan_init",
+    "read_source",
+    "report_lines",
+    "scenario_text",
+]
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+RENDERED_FILE = "manifests.yaml"
+
+# The traffic and the gate of a first run: gentle enough for a laptop and any small service, long
+# enough for a rolling restart of a few pods to be seen with requests in flight all the way.
+RATE = 100
+USERS = 10
+WARMUP_S = 5
+SETTLE_S = 5
+TIMEOUT_S = 5
+MAX_DURATION_S = 600
+DEADLINE_S = 180
+MIN_REQUESTS = 500
+
+_NAME = re.compile(r"^[a-z0-9][-a-z0-9_.]*$")
+_RENDER_TIMEOUT_S = 120
+_COMMENT_COLUMN = 36
+_LINE = 110
+
+SourceKind = Literal["directory", "kustomize", "helm"]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestSource:
+    """Where the objects come from: a directory of plain YAML, a kustomization, or a Helm chart."""
+
+    kind: SourceKind
+    path: Path
+
+    def describe(self, shown: str | None = None) -> str:
+        where = shown or str(self.path)
+        return {"directory": f"the manifests directory {where}",
+                "kustomize": f"the kustomization {where} (kubectl kustomize)",
+                "helm": f"the Helm chart {where} (helm template)"}[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    """One port of a Service, as its spec.ports entry says."""
+
+    port: int
+    name: str | None = None
+    target_port: int | str | None = None
+    node_port: int | None = None
+
+    def describe(self) -> str:
+        parts = [f"name {self.name}" if self.name else "",
+                 f"targetPort {self.target_port}" if self.target_port is not None else "",
+                 f"nodePort {self.node_port}" if self.node_port is not None else ""]
+        extra = ", ".join(p for p in parts if p)
+        return f"{self.port} ({extra})" if extra else str(self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class InitPlan:
+    """What the scenario will say, and why: the choices made from the manifests."""
+
+    name: str
+    source: ManifestSource
+    workload: str  # the Deployment's name
+    container: str
+    image: str  # "sample" builds the sample service; else an image reference
+    image_from: Literal["option", "manifest", "sample"]
+    replicas: int
+    service: str
+    service_type: str
+    port: ServicePort
+    reachable: bool  # the port is NodePort 30080, where a run sends its traffic
+    # The objects to write to a manifests directory of its own; None: the source directory serves as is.
+    objects: tuple[K8sObject, ...] | None
+    left_out: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    plan: InitPlan
+    scenario: Path
+    manifests: Path | None  # the manifests file written, when the plan has objects of its own
+
+
+# Reading the manifests
+
+
+def detect_source(directory: Path) -> ManifestSource:
+    """What kind of manifests ``directory`` holds: a Helm chart, a kustomization, or plain YAML."""
+    if not directory.is_dir():
+        what = "is a file, not a directory" if directory.exists() else "does not exist"
+        raise ManifestError(f"--manifests {directory} {what}",
+                            "name the directory that holds the service's Kubernetes manifests (plain YAML, a "
+                            "kustomization or a Helm chart)")
+    if (directory / "Chart.yaml").is_file():
+        return ManifestSource("helm", directory)
+    if any((directory / name).is_file() for name in KUSTOMIZATION_FILES):
+        return ManifestSource("kustomize", directory)
+    return ManifestSource("directory", directory)
+
+
+def read_source(source: ManifestSource, *, release: str | None = None) -> list[K8sObject]:
+    """The objects of ``source``; a kustomization or chart is rendered (``release`` names a Helm release)."""
+    if source.kind == "directory":
+        return load_manifests(source.path)
+    if source.kind == "kustomize":
+        kubectl = _tool("kubectl", source, "install kubectl, whose `kubectl kustomize` renders the kustomization "
+                        "(the harness itself talks to the API without it), or render it yourself "
+                        f"(kustomize build {source.path} > OUT/all.yaml) and pass --manifests OUT")
+        text = _render([kubectl, "kustomize", str(source.path)], source)
+    else:
+        helm = _tool("helm", source, "install Helm 3 and put `helm` on PATH, or render the chart yourself "
+                     f"(helm template NAME {source.path} > OUT/all.yaml) and pass --manifests OUT")
+        text = _render([helm, "template", release or _chart_name(source.path), str(source.path), "--skip-tests"],
+                       source)
+    return parse_rendered(text, source.describe())
+
+
+def parse_rendered(text: str, where: str) -> list[K8sObject]:
+    """The objects of a renderer's output: every non-empty document must be a named Kubernetes object."""
+    objects: list[K8sObject] = []
+    for doc in parse_yaml(text, where, error=ManifestError):
+        obj = doc.data
+        metadata = obj.get("metadata") if isinstance(obj, dict) else None
+        if not (isinstance(obj, dict) and isinstance(obj.get("kind"), str) and isinstance(obj.get("apiVersion"), str)
+                and isinstance(metadata, dict) and isinstance(metadata.get("name"), str) and metadata["name"]):
+            raise ManifestError(f"{where}:{doc.line}: the document is not a Kubernetes object with apiVersion, "
+                                "kind and metadata.name", "correct the template that renders it")
+        objects.append(obj)
+    if not objects:
+        raise ManifestError(f"{where} rendered no Kubernetes objects",
+                            "check that the kustomization or chart renders the service's Deployment and Service")
+    return objects
+
+
+def _tool(name: str, source: ManifestSource, fix: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        marker = "Chart.yaml" if source.kind == "helm" else "a kustomization file"
+        raise PrerequisiteMissingError(f"{source.path} holds {marker}, and `{name}` is not on PATH to render it",
+                                       fix)
+    return path
+
+
+def _render(argv: list[str], source: ManifestSource) -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, check=False, timeout=_RENDER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ManifestError(f"{' '.join(argv[:2])} {source.path} did not finish within {_RENDER_TIMEOUT_S} s",
+                            "check that it renders offline (no remote bases or chart dependencies to fetch)"
+                            ) from None
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.decode(errors="replace").strip().splitlines()[-8:])
+        raise ManifestError(f"{' '.join(argv[:2])} {source.path} failed (exit code {proc.returncode}):\n{tail}",
+                            "fix the kustomization or chart so that it renders; the message above says where")
+    try:
+        return proc.stdout.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError(f"{' '.join(argv[:2])} {source.path} wrote output that is not UTF-8 text",
+                            "check what the kustomization or chart renders") from None
+
+
+def _chart_name(chart: Path) -> str:
+    """The chart's own name, as the release name: objects come out named as a user installing it sees."""
+    try:
+        data = yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    name = data.get("name") if isinstance(data, dict) else None
+    return _release_name(name if isinstance(name, str) else chart.resolve().name)
+
+
+def _release_name(name: str) -> str:
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:53].rstrip("-")
+    return cleaned or "release"
+
+
+# The plan
+
+
+def plan_init(objects: Sequence[K8sObject], source: ManifestSource, *, name: str | None = None,
+              image: str | None = None, workload: str | None = None, service: str | None = None,
+              port: str | None = None) -> InitPlan:
+    """Choose the workload, its Service and port from ``objects``; refuse what is ambiguous."""
+    deployment = _pick_workload(objects, workload)
+    workload_name = str(deployment["metadata"]["name"])
+    services = _selecting_services(objects, deployment)
+    chosen = _pick_service(services, deployment, service)
+    chosen_port = _pick_port(chosen, port)
+    container = workload_container(deployment)
+    if container is None or not isinstance(container.get("name"), str):
+        raise ManifestError(f"{object_ref(deployment)} has no named container in spec.template.spec.containers",
+                            "give the pod template the service's container")
+    scenario_image, image_from = _pick_image(container, image, deployment)
+    scenario_name = _scenario_name(name, workload_name)
+
+    others = [d for d in objects if d.get("kind") == "Deployment" and d is not deployment]
+    extra_services = [s for s in services if s is not chosen]
+    left_out = tuple(object_ref(o) for o in [*others, *extra_services])
+    kept = [o for o in objects if all(o is not x for x in [*others, *extra_services])]
+    namespaced = [o for o in kept if _dict(o.get("metadata")).get("namespace") is not None]
+    # The source directory serves as it stands when a run would pick the same workload and Service there.
+    needs_own = source.kind != "directory" or bool(left_out) or bool(namespaced)
+    notes = [*_port_notes(chosen, chosen_port, container), *_image_notes(scenario_image, container)]
+    if left_out:
+        notes.append(f"left out of the scenario's manifests: {', '.join(left_out)} (a run deploys one Deployment "
+                     "and tests it through one Service)")
+    if needs_own and namespaced:
+        notes.append("metadata.namespace removed from " + ", ".join(object_ref(o) for o in namespaced) +
+                     ": each run deploys into a namespace of its own")
+    replicas = _dict(deployment.get("spec")).get("replicas", 1)
+    return InitPlan(
+        name=scenario_name, source=source, workload=workload_name, container=str(container["name"]),
+        image=scenario_image, image_from=image_from,
+        replicas=replicas if isinstance(replicas, int) and not isinstance(replicas, bool) else 1,
+        service=str(chosen["metadata"]["name"]), service_type=str(_dict(chosen.get("spec")).get("type") or "ClusterIP"),
+        port=chosen_port, reachable=_reachable(chosen, chosen_port),
+        objects=tuple(_without_namespace(o) for o in kept) if needs_own else None,
+        left_out=left_out, notes=tuple(notes),
+    )
+
+
+def _pick_workload(objects: Sequence[K8sObject], wanted: str | None) -> K8sObject:
+    workloads = [o for o in objects if o.get("kind") in WORKLOAD_KINDS]
+    if not workloads:
+        raise ManifestError("the manifests hold no Deployment (nor any other workload)",
+                            "pass the directory that holds the service's Deployment and Service")
+    refs = ", ".join(object_ref(o) for o in workloads)
+    if wanted is not None:
+        matching = [o for o in workloads if wanted in (object_ref(o), _dict(o.get("metadata")).get("name"))]
+        if not matching:
+            raise ConfigError(f"--workload {shorten(wanted)}: no such workload in the manifests (they hold {refs})",
+                              "name one of them with --workload NAME (or Kind/NAME)")
+        if len(matching) > 1:
+            raise ConfigError(f"--workload {shorten(wanted)} names several workloads: "
+                              + ", ".join(object_ref(o) for o in matching), "name one with --workload Kind/NAME")
+        workloads = matching
+    elif len(workloads) > 1:
+        raise ConfigError(f"the manifests hold {len(workloads)} workloads ({refs}); a scenario tests one",
+                          "pick one with --workload NAME (or Kind/NAME)")
+    chosen = workloads[0]
+    if chosen.get("kind") != "Deployment":
+        raise ManifestError(f"{object_ref(chosen)} is a {chosen.get('kind')}: not supported yet; the harness rolls, "
+                            "restarts and observes Deployments only",
+                            "test a Deployment (pick one with --workload if the manifests hold one)")
+    return chosen
+
+
+def _selecting_services(objects: Sequence[K8sObject], deployment: K8sObject) -> list[K8sObject]:
+    labels = pod_labels(deployment)
+    found = []
+    for obj in objects:
+        selector = _dict(_dict(obj.get("spec")).get("selector")) if obj.get("kind") == "Service" else {}
+        if selector and selector_matches({"matchLabels": selector}, labels):
+            found.append(obj)
+    return found
+
+
+def _pick_service(services: Sequence[K8sObject], deployment: K8sObject, wanted: str | None) -> K8sObject:
+    if not services:
+        raise ManifestError(f"no Service in the manifests selects the pods of {object_ref(deployment)}; traffic "
+                            "and the endpoint observer go through one",
+                            "add a Service whose spec.selector matches the pod template's labels")
+    names = ", ".join(str(s["metadata"]["name"]) for s in services)
+    if wanted is not None:
+        for svc in services:
+            if svc["metadata"]["name"] == wanted:
+                return svc
+        raise ConfigError(f"--service {shorten(wanted)} is not a Service selecting the pods of "
+                          f"{object_ref(deployment)} (those are: {names})", "name one of them with --service NAME")
+    if len(services) > 1:
+        raise ConfigError(f"{len(services)} Services select the pods of {object_ref(deployment)} ({names}); a run "
+                          "sends its traffic through one", "pick one with --service NAME")
+    return services[0]
+
+
+def _service_ports(service: K8sObject) -> list[ServicePort]:
+    ports = []
+    for entry in _list(_dict(service.get("spec")).get("ports")):
+        spec = _dict(entry)
+        number, name = spec.get("port"), spec.get("name")
+        target, node = spec.get("targetPort"), spec.get("nodePort")
+        if isinstance(number, int) and not isinstance(number, bool):
+            ports.append(ServicePort(
+                port=number, name=name if isinstance(name, str) else None,
+                target_port=target if isinstance(target, int | str) and not isinstance(target, bool) else None,
+                node_port=node if isinstance(node, int) and not isinstance(node, bool) else None))
+    return ports
+
+
+def _pick_port(service: K8sObject, wanted: str | None) -> ServicePort:
+    ports = _service_ports(service)
+    ref = object_ref(service)
+    if not ports:
+        raise ManifestError(f"{ref} declares no port", "give the Service its port (port: 80, targetPort: 8080)")
+    listed = "; ".join(p.describe() for p in ports)
+    if wanted is not None:
+        for p in ports:
+            if wanted in (str(p.port), p.name):
+                return p
+        raise ConfigError(f"--port {shorten(wanted)} is not a port of {ref} (it has: {listed})",
+                          "name one of them with --port NUMBER (or its name)")
+    if len(ports) > 1:
+        raise ConfigError(f"{ref} has {len(ports)} ports ({listed}); a run sends its traffic to one",
+                          "pick one with --port NUMBER (or its name)")
+    return ports[0]
+
+
+def _reachable(service: K8sObject, port: ServicePort) -> bool:
+    """Whether a run's traffic arrives at ``port``: a run sends it to the first fixed nodePort of the
+    Service, which must be NodePort 30080 (the port the harness's cluster publishes on the host)."""
+    if _dict(service.get("spec")).get("type") not in ("NodePort", "LoadBalancer"):
+        return False
+    first = next((p for p in _service_ports(service) if p.node_port is not None), None)
+    return first == port and port.node_port == NODE_PORT
+
+
+def _port_notes(service: K8sObject, port: ServicePort, container: Mapping[str, Any]) -> list[str]:
+    notes = []
+    ref = object_ref(service)
+    if not _reachable(service, port):
+        kind = _dict(service.get("spec")).get("type") or "ClusterIP"
+        notes.append(f"{ref} is {kind} and port {port.port} has "
+                     f"{f'nodePort {port.node_port}' if port.node_port is not None else 'no nodePort'}, "
+                     f"but a run sends its traffic to NodePort {NODE_PORT} on the harness's cluster (published on "
+                     f"127.0.0.1:{NODE_PORT}): make the Service type NodePort with nodePort: {NODE_PORT} on port "
+                     f"{port.port} (the first port with a nodePort), or set target.url to where the service answers; "
+                     "until then `harness validate` refuses the scenario")
+    target = port.target_port if port.target_port is not None else port.port
+    container_ports = [_dict(p) for p in _list(container.get("ports"))]
+    if isinstance(target, str) and not target.isdigit() and all(p.get("name") != target for p in container_ports):
+        notes.append(f"{ref} port {port.port} targets the port named {target!r}, which container "
+                     f"{container.get('name')} does not declare: no endpoint would be ready")
+    return notes
+
+
+def _pick_image(container: Mapping[str, Any], given: str | None, deployment: K8sObject
+                ) -> tuple[str, Literal["option", "manifest", "sample"]]:
+    if given is not None:
+        return given, "option"
+    image = container.get("image")
+    if not isinstance(image, str) or not image:
+        raise ManifestError(f"{object_ref(deployment)}: container {container.get('name')} names no image",
+                            "pass the image to test with --image REFERENCE")
+    if _repository(image) == SAMPLE_REPOSITORY:
+        return "sample", "sample"
+    return image, "manifest"
+
+
+def _image_notes(image: str, container: Mapping[str, Any]) -> list[str]:
+    if image == "sample":
+        return []
+    notes = [f"the harness loads only the sample service's image into its kind cluster: the nodes pull {image}, "
+             f"so push it to a registry they reach, or load a local build first (kind load docker-image {image} "
+             "--name CLUSTER, with the cluster.name of the scenario)"]
+    policy = container.get("imagePullPolicy")
+    tag = image.rsplit("/", 1)[-1].partition(":")[2] if "@" not in image else "digest"
+    if policy == "Always" or (policy is None and tag in ("", "latest")):
+        notes.append(f"container {container.get('name')} pulls its image on every start (imagePullPolicy "
+                     f"{policy or 'Always, the default for a :latest or untagged image'}): a loaded local image "
+                     "is not used; tag it and set imagePullPolicy: IfNotPresent")
+    return notes
+
+
+def _repository(image: str) -> str:
+    without_digest = image.split("@", 1)[0]
+    head, _, last = without_digest.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def _scenario_name(given: str | None, workload: str) -> str:
+    if given is not None:
+        if not _NAME.match(given) or len(given) > 63:
+            raise ConfigError(f"--name {shorten(given)} cannot name a scenario",
+                              "use at most 63 of lowercase letters, digits, '-', '_' and '.', starting with a "
+                              "letter or digit")
+        return given
+    suffix = "-rolling-restart"
+    return workload[: 63 - len(suffix)].rstrip("-_.") + suffix
+
+
+def _without_namespace(obj: K8sObject) -> K8sObject:
+    metadata = _dict(obj.get("metadata"))
+    if "namespace" not in metadata:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in metadata.items() if k != "namespace"}}
+
+
+# The scenario file
+
+
+def scenario_text(plan: InitPlan, manifests: str, source: str | None = None) -> str:
+    """The scenario as YAML text, every field with a comment; ``manifests`` is the manifests directory
+    relative to the scenario file's directory, ``source`` the source directory as the header names it."""
+    header = (f"A rolling restart of Deployment/{plan.workload} under steady traffic: every request must get a "
+              f"complete answer while every pod is replaced. Written by `harness init` from "
+              f"{plan.source.describe(source)}; edit it freely (scenarios/README.md describes every field).")
+    out = _Lines([f"# {line}" for line in _wrap(header, _LINE - 2)])
+    out.field(0, "name", plan.name, "the run and report name")
+    out.field(0, "description", f"Rolling restart of {plan.workload} under {RATE} req/s; nothing may be lost.",
+              "free text, shown in reports")
+    out.field(0, "expect", "pass", "pass: no request may fail (fail: a negative control that must FAIL)")
+    out.field(0, "seed", 1, "seeds every choice a disruption makes, so a replay makes the same ones")
+    out.section("cluster", "where the run happens")
+    out.field(1, "name", "rollout-harness", "the harness's own kind cluster (created or reused)")
+    out.field(1, "workers", 0, "worker nodes besides the control plane (0..5)")
+    out.section("target", "the service under test")
+    out.field(1, "manifests", manifests, _manifests_comment(plan))
+    out.field(1, "image", plan.image, _image_comment(plan))
+    out.field(1, "service", plan.service, _service_comment(plan))
+    if not plan.reachable:
+        out.lines.extend(f"  # {line}" for line in _wrap(
+            f"NOTE: a run sends its traffic to NodePort {NODE_PORT}, which {plan.service} ({plan.service_type}) "
+            f"does not have on port {plan.port.port}; `harness validate` says what to change", _LINE - 4))
+    out.field(1, "paths", ["/"], "request paths traffic sends in turn; the first must answer 200")
+    out.section("traffic", "the load that runs through the restart")
+    out.field(1, "rate", RATE, "requests per second over all users")
+    out.field(1, "users", USERS, "concurrent users")
+    out.field(1, "connection_modes", ["keep-alive", "new"], "reused connections, and a new one per request")
+    out.field(1, "warmup_s", WARMUP_S, "steady traffic before the restart; failures here make the run ERROR")
+    out.field(1, "settle_s", SETTLE_S, "traffic after the last step, once no pod is terminating")
+    out.field(1, "timeout_s", TIMEOUT_S, "per request: a slower answer counts as a timeout")
+    out.field(1, "max_duration_s", MAX_DURATION_S, "the traffic process stops by itself after this")
+    out.section("steps", "the disruptions, run in order")
+    out.field(1, "- action", "rollout-restart", "what `kubectl rollout restart` does: new pods for all")
+    out.field(2, "deadline_s", DEADLINE_S, "the Deployment must be whole again within this")
+    out.section("gates", "what a PASS needs besides no lost request")
+    out.field(1, "min_requests", MIN_REQUESTS, "fewer requests make the run INCONCLUSIVE, never PASS")
+    return "\n".join(out.lines) + "\n"
+
+
+class _Lines:
+    """YAML lines with their comments in one column."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def section(self, key: str, comment: str) -> None:
+        self._add(f"{key}:", comment)
+
+    def field(self, depth: int, key: str, value: Any, comment: str) -> None:
+        self._add(f"{'  ' * depth}{key}: {_scalar(value)}", comment)
+
+    def _add(self, text: str, comment: str) -> None:
+        line = f"{text.ljust(_COMMENT_COLUMN - 1)} # {comment}"
+        if len(line) <= _LINE:
+            self.lines.append(line)
+            return
+        # Too long for one line: the comment goes above the field, at its indentation.
+        indent = " " * (len(text) - len(text.lstrip(" -")))
+        self.lines.extend(f"{indent}# {part}" for part in _wrap(comment, _LINE - len(indent) - 2))
+        self.lines.append(text)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    # Names and paths hold hyphens: a line never breaks inside one.
+    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)
+
+
+def _scalar(value: Any) -> str:
+    """``value`` as one line of YAML that reads back as the same value (quoted where YAML needs it)."""
+    dumped = yaml.safe_dump(value, default_flow_style=True, width=math.inf, allow_unicode=True)
+    return dumped.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def _manifests_comment(plan: InitPlan) -> str:
+    if plan.objects is None:
+        return "the directory of the manifests, relative to this file's directory"
+    return f"written by init: the objects of {plan.source.describe(plan.source.path.name)} that this tests"
+
+
+def _image_comment(plan: InitPlan) -> str:
+    if plan.image_from == "sample":
+        return "sample: the harness builds and loads the sample service"
+    origin = "given to init" if plan.image_from == "option" else f"the image of container {plan.container}"
+    return (f"{origin}; a run sets it as that container's image; the cluster's nodes must hold it or pull it "
+            "(the harness loads only the sample service's image)")
+
+
+def _service_comment(plan: InitPlan) -> str:
+    port = plan.port
+    how = (f"port {port.port} -> nodePort {NODE_PORT}, where traffic arrives" if plan.reachable
+           else f"port {port.port}")
+    return f"selects the pods; its endpoints are watched; {how}"
+
+
+def manifests_text(plan: InitPlan) -> str:
+    """The plan's own objects as one multi-document YAML file."""
+    if plan.objects is None:
+        raise ValueError("the plan uses its source directory as it stands")
+    header = (f"# The objects of {plan.source.describe(plan.source.path.name)} that the scenario tests,\n"
+              "# written by `harness init`; run it again with --force after changing the source.\n")
+    body = yaml.safe_dump_all(list(plan.objects), sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return header + body
+
+
+# Writing the files
+
+
+def init_scenario(manifests: Path, *, out: Path | None = None, image: str | None = None, name: str | None = None,
+                  workload: str | None = None, service: str | None = None, port: str | None = None,
+                  force: bool = False) -> InitResult:
+    """Read ``manifests``, plan, and write the scenario (and the manifests it needs) to ``out``."""
+    source = detect_source(manifests)
+    objects = read_source(source)
+    plan = plan_init(objects, source, name=name, image=image, workload=workload, service=service, port=port)
+    scenario = out if out is not None else Path(f"{plan.name}.yaml")
+    if scenario.is_dir():
+        raise ConfigError(f"--out {scenario} is a directory", f"name the scenario file, such as {scenario / 'x.yaml'}")
+    _refuse_overwrite(scenario, force)
+    if not scenario.parent.is_dir():
+        raise ConfigError(f"--out {scenario}: the directory {scenario.parent} does not exist",
+                          "create it first, or name a file in an existing directory")
+    written: Path | None = None
+    if plan.objects is not None:
+        own = scenario.parent / f"{scenario.stem}-manifests"
+        written = own / RENDERED_FILE
+        _refuse_overwrite(written, force)
+        others = sorted(p.name for p in own.glob("*.y*ml") if p.name != RENDERED_FILE) if own.is_dir() else []
+        if others:
+            raise ConfigError(f"{own} already holds {', '.join(others)}, which a run would apply too",
+                              "remove them, or name another scenario file with --out")
+        own.mkdir(exist_ok=True)
+        write_atomic(written, manifests_text(plan))
+        directory = own
+    else:
+        directory = source.path
+        if scenario.parent.resolve() == directory.resolve() and scenario.suffix in (".yaml", ".yml"):
+            raise ConfigError(f"the scenario {scenario} would be in the manifests directory {directory}, where a "
+                              "run would apply it as a manifest", "name a file outside it with --out, such as "
+                              f"--out {_outside(directory, scenario.name)}")
+    write_atomic(scenario, scenario_text(plan, _relative(directory, scenario), _relative(source.path, scenario)))
+    return InitResult(plan=plan, scenario=scenario, manifests=written)
+
+
+def _relative(path: Path, scenario: Path) -> str:
+    """``path`` relative to the directory of the scenario file: the base of every path a scenario names."""
+    return Path(os.path.relpath(path.resolve(), scenario.parent.resolve())).as_posix()
+
+
+def _outside(directory: Path, name: str) -> str:
+    return str(Path(os.path.relpath(directory.resolve().parent, Path.cwd())) / name)
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists", "pass --force to overwrite it, or name another file with --out")
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def report_lines(result: InitResult) -> tuple[list[str], bool]:
+    """What init tells its user: what it wrote and chose, its notes, and whether the scenario validates
+    (as `harness validate` checks it); the flag is that last answer."""
+    from harness.validate import validate_scenario_file
+
+    plan = result.plan
+    lines = [f"wrote {result.scenario}"]
+    if result.manifests is not None:
+        lines.append(f"wrote {result.manifests}: the objects of {plan.source.describe()} that the scenario tests")
+    lines.append(f"  workload: Deployment/{plan.workload} ({plan.replicas} replica(s)), container {plan.container}")
+    lines.append(f"  image: {plan.image}")
+    lines.append(f"  service: {plan.service} ({plan.service_type}), port {plan.port.describe()}")
+    lines.extend(f"note: {note}" for note in plan.notes)
+    try:
+        validate_scenario_file(result.scenario)
+    except ConfigError as exc:
+        lines.append(f"it does not validate yet: {exc.problem}")
+        if exc.fix:
+            lines.append(f"  fix: {exc.fix}")
+        return lines, False
+    lines.append(f"it validates; run it with: harness run {result.scenario}")
+    return lines, True

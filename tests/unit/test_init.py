@@ -1,0 +1,443 @@
+"""`harness init`: the plan it makes from manifests, the errors that stop it, the file it writes."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.errors import ConfigError, ManifestError, PrerequisiteMissingError
+from harness.init import (
+    InitPlan,
+    ManifestSource,
+    detect_source,
+    init_scenario,
+    manifests_text,
+    parse_rendered,
+    plan_init,
+    read_source,
+    scenario_text,
+)
+from harness.manifests import K8sObject, load_manifests
+from harness.scenario import load_scenario, parse_scenario
+from harness.validate import validate_scenario_file
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "manifests" / "sample-service"
+EXAMPLE = ROOT / "examples" / "go-httpbin"
+HERE = ManifestSource("directory", Path("here"))
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent-default"))
+    monkeypatch.setenv("RH_STATE_DIR", str(tmp_path / "state"))
+
+
+def deployment(name: str = "web", *, kind: str = "Deployment", image: str | None = "team/web:1.2.3",
+               labels: dict[str, str] | None = None, ports: list[dict[str, Any]] | None = None,
+               **container: Any) -> K8sObject:
+    spec: dict[str, Any] = {"name": name, **container}
+    if image is not None:
+        spec["image"] = image
+    spec["ports"] = ports if ports is not None else [{"name": "http", "containerPort": 8080}]
+    pod_labels = labels or {"app": name}
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name},
+            "spec": {"replicas": 2, "selector": {"matchLabels": pod_labels},
+                     "template": {"metadata": {"labels": pod_labels}, "spec": {"containers": [spec]}}}}
+
+
+def service(name: str = "web", *, selector: dict[str, str] | None = None, kind: str = "NodePort",
+            ports: list[dict[str, Any]] | None = None) -> K8sObject:
+    default = [{"name": "http", "port": 80, "targetPort": "http", **({"nodePort": 30080} if kind != "ClusterIP"
+                                                                     else {})}]
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"type": kind, "selector": selector or {"app": "web"}, "ports": ports if ports is not None
+                     else default}}
+
+
+def config_map(name: str = "settings") -> K8sObject:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "b"}}
+
+
+def text_of(plan: InitPlan, manifests: str = "manifests") -> str:
+    return scenario_text(plan, manifests)
+
+
+# Plans from real manifests
+
+
+def test_the_sample_service_manifests_plan_a_run_of_the_sample_image_through_its_nodeport() -> None:
+    plan = plan_init(read_source(detect_source(SAMPLE)), detect_source(SAMPLE))
+    assert (plan.workload, plan.container, plan.service) == ("sample-service", "sample-service", "sample-service")
+    assert plan.image == "sample" and plan.image_from == "sample"  # the harness builds and loads it
+    assert plan.port.port == 80 and plan.port.node_port == 30080 and plan.reachable
+    assert plan.objects is None and plan.notes == ()  # the directory serves as it stands
+    assert plan.replicas == 3 and plan.name == "sample-service-rolling-restart"
+
+
+def test_the_example_plans_its_own_image_and_says_the_harness_does_not_load_it() -> None:
+    source = detect_source(EXAMPLE / "manifests")
+    plan = plan_init(read_source(source), source)
+    assert plan.image == "rollout-harness-examples/go-httpbin:v2.26.0" and plan.image_from == "manifest"
+    assert plan.reachable and plan.objects is None and plan.port.target_port == "http"
+    assert len(plan.notes) == 1
+    assert "kind load docker-image rollout-harness-examples/go-httpbin:v2.26.0" in plan.notes[0]
+
+
+def test_a_given_image_replaces_the_manifests_one() -> None:
+    plan = plan_init([deployment(), service()], HERE, image="registry.example/team/web:2.0")
+    assert plan.image == "registry.example/team/web:2.0" and plan.image_from == "option"
+    assert parse_scenario(yaml.safe_load(text_of(plan)), "x.yaml").target.image == "registry.example/team/web:2.0"
+
+
+def test_a_workload_with_a_statefulset_beside_it_keeps_the_directory_as_is_once_picked() -> None:
+    objects = [deployment(), service(), deployment("db", kind="StatefulSet", labels={"app": "db"}), config_map()]
+    with pytest.raises(ConfigError) as err:
+        plan_init(objects, HERE)
+    assert "Deployment/web, StatefulSet/db" in err.value.problem and "--workload" in err.value.fix
+    plan = plan_init(objects, HERE, workload="web")
+    # A run tests the one Deployment there and applies the StatefulSet beside it: nothing to write.
+    assert plan.objects is None and plan.left_out == ()
+
+
+def test_several_deployments_picked_by_workload_get_a_manifests_directory_of_their_own() -> None:
+    other = deployment("worker", labels={"app": "worker"})
+    plan = plan_init([deployment(), other, service(), config_map()], HERE, workload="Deployment/web")
+    assert plan.workload == "web" and plan.left_out == ("Deployment/worker",)
+    assert plan.objects is not None and [o["metadata"]["name"] for o in plan.objects] == ["web", "web", "settings"]
+    assert any("left out" in note and "Deployment/worker" in note for note in plan.notes)
+    written = yaml.safe_load_all(manifests_text(plan))
+    assert [o["kind"] for o in written] == ["Deployment", "Service", "ConfigMap"]
+
+
+def test_a_service_picked_among_several_is_the_only_one_left_selecting_the_pods() -> None:
+    objects = [deployment(), service("web"), service("web-admin")]
+    with pytest.raises(ConfigError) as err:
+        plan_init(objects, HERE)
+    assert "2 Services select the pods of Deployment/web (web, web-admin)" in err.value.problem
+    assert "--service" in err.value.fix
+    plan = plan_init(objects, HERE, service="web-admin")
+    assert plan.service == "web-admin" and plan.left_out == ("Service/web",)
+    assert plan.objects is not None and [o["metadata"]["name"] for o in plan.objects if o["kind"] == "Service"] == [
+        "web-admin"]
+
+
+def test_a_port_is_picked_by_number_or_name_among_several() -> None:
+    ports = [{"name": "admin", "port": 9090, "targetPort": 9090},
+             {"name": "http", "port": 80, "targetPort": "http", "nodePort": 30080}]
+    objects = [deployment(), service(ports=ports)]
+    with pytest.raises(ConfigError) as err:
+        plan_init(objects, HERE)
+    assert "has 2 ports (9090 (name admin, targetPort 9090); 80 (name http, targetPort http, nodePort 30080))" in (
+        err.value.problem)
+    assert "--port" in err.value.fix
+    by_name = plan_init(objects, HERE, port="http")
+    by_number = plan_init(objects, HERE, port="80")
+    assert by_name.port == by_number.port and by_name.port.node_port == 30080 and by_name.reachable
+    admin = plan_init(objects, HERE, port="admin")
+    assert not admin.reachable and any("no nodePort" in n for n in admin.notes)
+
+
+def test_the_chosen_port_is_reachable_only_when_it_is_the_first_with_nodeport_30080() -> None:
+    ports = [{"name": "metrics", "port": 9090, "nodePort": 31000}, {"name": "http", "port": 80, "nodePort": 30080}]
+    plan = plan_init([deployment(), service(ports=ports)], HERE, port="http")
+    assert not plan.reachable  # a run sends traffic to the first nodePort, 31000 here
+
+
+def test_a_clusterip_service_is_written_with_a_note_and_a_comment_naming_nodeport_30080() -> None:
+    plan = plan_init([deployment(), service(kind="ClusterIP")], HERE)
+    assert not plan.reachable and plan.service_type == "ClusterIP"
+    assert any("NodePort 30080" in note and "harness validate" in note for note in plan.notes)
+    assert "# NOTE: a run sends its traffic to NodePort 30080" in text_of(plan)
+
+
+def test_a_namespace_in_the_manifests_is_removed_from_a_copy_and_the_source_is_left_alone() -> None:
+    objects = [deployment(), service()]
+    objects[0]["metadata"]["namespace"] = "prod"
+    before = copy.deepcopy(objects)
+    plan = plan_init(objects, HERE)
+    assert plan.objects is not None and all("namespace" not in o["metadata"] for o in plan.objects)
+    assert any("metadata.namespace removed from Deployment/web" in n for n in plan.notes)
+    assert objects == before
+
+
+def test_notes_name_a_target_port_no_container_declares_and_an_image_pulled_on_every_start() -> None:
+    plan = plan_init([deployment(ports=[], image="team/web:latest"), service()], HERE)
+    assert any("targets the port named 'http'" in n for n in plan.notes)
+    assert any("pulls its image on every start" in n for n in plan.notes)
+    pinned = plan_init([deployment(imagePullPolicy="IfNotPresent"), service()], HERE)
+    assert not any("every start" in n or "targets the port" in n for n in pinned.notes)
+
+
+@pytest.mark.parametrize(("objects", "options", "error", "problem", "fix"), [
+    ([config_map()], {}, ManifestError, "hold no Deployment", "Deployment and Service"),
+    ([deployment(kind="StatefulSet"), service()], {}, ManifestError,
+     "StatefulSet/web is a StatefulSet: not supported yet", "Deployment"),
+    ([deployment(), deployment("agent", kind="DaemonSet")], {"workload": "agent"}, ManifestError,
+     "DaemonSet/agent is a DaemonSet: not supported yet", "Deployment"),
+    ([deployment(), service()], {"workload": "api"}, ConfigError,
+     "--workload 'api': no such workload in the manifests (they hold Deployment/web)", "--workload"),
+    ([deployment(), deployment("web", kind="StatefulSet")], {"workload": "web"}, ConfigError,
+     "names several workloads: Deployment/web, StatefulSet/web", "Kind/NAME"),
+    ([deployment(), service(selector={"app": "other"})], {}, ManifestError,
+     "no Service in the manifests selects the pods of Deployment/web", "spec.selector"),
+    ([deployment(), service()], {"service": "api"}, ConfigError,
+     "--service 'api' is not a Service selecting the pods of Deployment/web (those are: web)", "--service"),
+    ([deployment(), service(ports=[])], {}, ManifestError, "Service/web declares no port", "port: 80"),
+    ([deployment(), service()], {"port": "8443"}, ConfigError, "--port '8443' is not a port of Service/web", "--port"),
+    ([deployment(image=None), service()], {}, ManifestError, "container web names no image", "--image"),
+    ([{**deployment(), "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": []}}}},
+      service()], {}, ManifestError, "Deployment/web has no named container", "container"),
+    ([deployment(), service()], {"name": "Web App"}, ConfigError, "--name 'Web App' cannot name a scenario",
+     "lowercase"),
+])
+def test_what_init_refuses_names_the_choices_and_the_option(
+        objects: list[K8sObject], options: dict[str, str], error: type[ConfigError], problem: str, fix: str) -> None:
+    with pytest.raises(error) as err:
+        plan_init(objects, HERE, **options)
+    assert type(err.value) is error
+    assert problem in err.value.problem, err.value.problem
+    assert fix in err.value.fix, err.value.fix
+
+
+def test_a_long_workload_name_gives_a_scenario_name_of_at_most_63_characters() -> None:
+    long = "a" * 60
+    plan = plan_init([deployment(long, labels={"app": "web"}), service()], HERE)
+    assert len(plan.name) <= 63 and plan.name.endswith("-rolling-restart")
+    assert parse_scenario(yaml.safe_load(text_of(plan)), "x.yaml").name == plan.name
+
+
+# The scenario text
+
+
+def test_the_text_round_trips_into_the_plan_and_the_defaults_it_states() -> None:
+    plan = plan_init([deployment(), service()], HERE)
+    scenario = parse_scenario(yaml.safe_load(text_of(plan, "../deploy")), "x.yaml")
+    assert scenario.name == "web-rolling-restart" and scenario.expect == "pass"
+    assert (scenario.target.manifests, scenario.target.image, scenario.target.service) == (
+        "../deploy", "team/web:1.2.3", "web")
+    assert [s.action for s in scenario.steps] == ["rollout-restart"]
+    assert scenario.traffic.rate == 100 and scenario.traffic.connection_modes == ["keep-alive", "new"]
+    assert scenario.gates.min_requests == 500
+
+
+def test_every_field_of_the_text_carries_a_comment() -> None:
+    lines = text_of(plan_init([deployment(), service()], HERE)).splitlines()
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("#"):
+            continue
+        assert " # " in line or lines[i - 1].lstrip().startswith("#"), line
+        assert len(line) <= 110, line
+
+
+def test_values_yaml_would_misread_are_quoted() -> None:
+    plan = plan_init([deployment(image="team/web:1.0"), service("yes", selector={"app": "web"})], HERE,
+                     name="1.10")
+    scenario = parse_scenario(yaml.safe_load(text_of(plan, "on")), "x.yaml")
+    assert (scenario.name, scenario.target.manifests, scenario.target.service) == ("1.10", "on", "yes")
+
+
+# Writing the files
+
+
+def test_init_writes_the_example_scenario_that_ships_with_it(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLE / "manifests", tmp_path / "manifests")
+    result = init_scenario(tmp_path / "manifests", out=tmp_path / "scenario.yaml")
+    assert result.manifests is None
+    # The shipped file is what init writes: regenerate it with init when init changes.
+    assert result.scenario.read_text() == (EXAMPLE / "scenario.yaml").read_text()
+
+
+def test_the_shipped_example_scenario_validates_and_points_at_its_manifests() -> None:
+    scenario = validate_scenario_file(EXAMPLE / "scenario.yaml")
+    assert scenario.manifests_dir() == (EXAMPLE / "manifests").resolve()
+
+
+def test_paths_in_the_written_scenario_are_relative_to_its_directory(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "scenarios").mkdir()
+    monkeypatch.chdir(tmp_path)  # anywhere but the scenario's directory
+    result = init_scenario(SAMPLE, out=Path("scenarios") / "mine.yaml")
+    loaded = load_scenario(result.scenario)
+    assert Path(loaded.target.manifests or "").is_absolute() is False
+    assert loaded.manifests_dir() == SAMPLE.resolve()
+    assert validate_scenario_file(result.scenario).name == "sample-service-rolling-restart"
+
+
+def test_an_existing_file_is_refused_unless_forced(tmp_path: Path) -> None:
+    out = tmp_path / "s.yaml"
+    out.write_text("mine\n")
+    with pytest.raises(ConfigError) as err:
+        init_scenario(SAMPLE, out=out)
+    assert "already exists" in err.value.problem and "--force" in err.value.fix
+    assert out.read_text() == "mine\n"
+    init_scenario(SAMPLE, out=out, force=True)
+    assert load_scenario(out).target.image == "sample"
+
+
+def test_the_scenario_may_not_land_in_the_directory_whose_yaml_a_run_applies(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(SAMPLE, tmp_path / "deploy")
+    monkeypatch.chdir(tmp_path / "deploy")
+    with pytest.raises(ConfigError) as err:
+        init_scenario(Path())
+    assert "would apply it as a manifest" in err.value.problem and "--out ../" in err.value.fix
+    assert sorted(p.name for p in (tmp_path / "deploy").iterdir()) == sorted(p.name for p in SAMPLE.iterdir())
+
+
+def test_picked_objects_are_written_beside_the_scenario_and_load_as_a_manifests_directory(tmp_path: Path) -> None:
+    source = tmp_path / "deploy"
+    source.mkdir()
+    docs = [deployment(), deployment("worker", labels={"app": "worker"}), service()]
+    (source / "all.yaml").write_text(yaml.safe_dump_all(docs))
+    result = init_scenario(source, out=tmp_path / "web.yaml", workload="web")
+    assert result.manifests == tmp_path / "web-manifests" / "manifests.yaml"
+    assert [o["metadata"]["name"] for o in load_manifests(tmp_path / "web-manifests")] == ["web", "web"]
+    assert load_scenario(result.scenario).manifests_dir() == (tmp_path / "web-manifests").resolve()
+    with pytest.raises(ConfigError):  # the written manifests are refused too, until forced
+        init_scenario(source, out=tmp_path / "web.yaml", workload="web")
+    (tmp_path / "web-manifests" / "stray.yaml").write_text("kind: ConfigMap\n")
+    with pytest.raises(ConfigError) as err:
+        init_scenario(source, out=tmp_path / "web.yaml", workload="web", force=True)
+    assert "stray.yaml, which a run would apply too" in err.value.problem
+
+
+def test_an_out_in_a_missing_directory_or_naming_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        init_scenario(SAMPLE, out=tmp_path / "nope" / "s.yaml")
+    assert "does not exist" in err.value.problem
+    with pytest.raises(ConfigError) as err:
+        init_scenario(SAMPLE, out=tmp_path)
+    assert "is a directory" in err.value.problem and "name the scenario file" in err.value.fix
+    with pytest.raises(ManifestError):
+        init_scenario(tmp_path / "absent", out=tmp_path / "s.yaml")
+
+
+# Kustomizations and charts
+
+
+def fake_tool(bin_dir: Path, name: str, output: str, code: int = 0) -> Path:
+    """A stand-in for kubectl or helm on PATH: records its arguments, prints ``output``."""
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / f"{name}.out").write_text(output)
+    script = bin_dir / name
+    script.write_text(f'#!/bin/sh\necho "$@" > "{bin_dir}/{name}.args"\n/bin/cat "{bin_dir}/{name}.out"\n'
+                      f'echo "rendering went wrong" >&2\nexit {code}\n')
+    script.chmod(0o755)
+    return bin_dir / f"{name}.args"
+
+
+def test_a_kustomization_is_rendered_with_kubectl_and_written_beside_the_scenario(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text("resources: [../base]\n")
+    rendered = deployment(), service()
+    rendered[0]["metadata"]["namespace"] = "prod"
+    args = fake_tool(tmp_path / "bin", "kubectl", yaml.safe_dump_all(list(rendered)))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert detect_source(overlay).kind == "kustomize"
+    result = init_scenario(overlay, out=tmp_path / "web.yaml")
+    assert args.read_text().split() == ["kustomize", str(overlay)]
+    assert result.manifests is not None
+    objects = load_manifests(result.manifests.parent)
+    assert [o["kind"] for o in objects] == ["Deployment", "Service"] and "namespace" not in objects[0]["metadata"]
+    assert load_scenario(result.scenario).target.manifests == "web-manifests"
+
+
+def test_a_helm_chart_is_rendered_as_a_release_named_like_the_chart(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    chart = tmp_path / "chart"
+    chart.mkdir()
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: Web_App\nversion: 0.1.0\n")
+    args = fake_tool(tmp_path / "bin", "helm", "---\n# Source: web/templates/d.yaml\n" +
+                     yaml.safe_dump_all([deployment(), service()]))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    objects = read_source(detect_source(chart))
+    assert args.read_text().split() == ["template", "web-app", str(chart), "--skip-tests"]
+    assert [o["kind"] for o in objects] == ["Deployment", "Service"]
+
+
+@pytest.mark.parametrize(("marker", "tool"), [("kustomization.yaml", "kubectl"), ("Chart.yaml", "helm")])
+def test_a_missing_renderer_is_a_prerequisite_error_naming_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, marker: str, tool: str) -> None:
+    (tmp_path / marker).write_text("name: x\n")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(PrerequisiteMissingError) as err:
+        read_source(detect_source(tmp_path))
+    assert f"`{tool}` is not on PATH" in err.value.problem
+    assert f"install {'kubectl' if tool == 'kubectl' else 'Helm 3'}" in err.value.fix and "--manifests OUT" in (
+        err.value.fix)
+
+
+def test_a_renderer_that_fails_shows_its_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    fake_tool(tmp_path / "bin", "kubectl", "", code=1)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    with pytest.raises(ManifestError) as err:
+        read_source(detect_source(tmp_path / "src"))
+    assert "failed (exit code 1)" in err.value.problem and "rendering went wrong" in err.value.problem
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("", "rendered no Kubernetes objects"),
+    ("- a list\n", "not a Kubernetes object"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "not a Kubernetes object"),
+])
+def test_rendered_output_that_holds_no_objects_is_refused(text: str, problem: str) -> None:
+    with pytest.raises(ManifestError) as err:
+        parse_rendered(text, "kubectl kustomize x")
+    assert problem in err.value.problem
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl, whose kustomize renders the overlay")
+def test_a_real_kustomize_overlay_of_the_sample_service_plans_its_prefixed_names(tmp_path: Path) -> None:
+    overlay = tmp_path / "overlay"
+    shutil.copytree(SAMPLE, overlay)
+    (overlay / "kustomization.yaml").write_text(
+        "resources: [deployment.yaml, service.yaml, pdb.yaml]\nnamePrefix: shop-\nnamespace: shop\n")
+    source = detect_source(overlay)
+    plan = plan_init(read_source(source), source)
+    assert (plan.workload, plan.service, plan.image) == ("shop-sample-service", "shop-sample-service", "sample")
+    assert plan.objects is not None and all("namespace" not in o["metadata"] for o in plan.objects)
+
+
+# The command
+
+
+def test_the_command_writes_a_scenario_that_validates(tmp_path: Path) -> None:
+    out = tmp_path / "example.yaml"
+    result = runner.invoke(app, ["init", "--manifests", str(EXAMPLE / "manifests"), "--out", str(out),
+                                 "--name", "example"])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output and "it validates; run it with: harness run" in result.output
+    assert "kind load docker-image" in result.output
+    assert load_scenario(out).name == "example"
+
+
+def test_the_command_says_when_the_scenario_does_not_validate_yet(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "all.yaml").write_text(yaml.safe_dump_all([deployment(), service(kind="ClusterIP")]))
+    result = runner.invoke(app, ["init", "--manifests", str(tmp_path / "deploy"), "--out", str(tmp_path / "s.yaml")])
+    assert result.exit_code == 1, result.output
+    assert "it does not validate yet" in result.output and "nodePort 30080" in result.output
+    assert (tmp_path / "s.yaml").exists()
+
+
+def test_the_command_refuses_ambiguity_with_exit_code_2_and_no_file(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "all.yaml").write_text(yaml.safe_dump_all([deployment(), service("a"), service("b")]))
+    result = runner.invoke(app, ["init", "--manifests", str(tmp_path / "deploy"), "--out", str(tmp_path / "s.yaml")])
+    assert result.exit_code == 2
+    assert "(a, b)" in result.output and "--service" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "s.yaml").exists()
