@@ -24,11 +24,14 @@ from harness import __version__
 from harness.cluster.kind import ensure_kind
 from harness.containers import ContainerWatch
 from harness.disruptions import CleanupAction, StepContext, gate_defaults, run_step, wait_for_start
+from harness.disruptions.set_image import SetImage
 from harness.errors import HarnessError, TrafficError, WorkloadError
 from harness.evidence import REQUESTS_FILE, TIMELINE_FILE, TrafficReport
+from harness.exposure import Exposure, choose_service, exposure_for
+from harness.images import place_images, pod_images
 from harness.k8s import api_client, call, wait_until
 from harness.log import get_logger
-from harness.manifests import Overrides, load_manifests, render
+from harness.manifests import K8sObject, Overrides, find_workload, load_manifests, render
 from harness.observe import Observers, TimelineWriter
 from harness.podlogs import POD_LOGS_FILE, PodLogs
 from harness.progress import Progress
@@ -169,7 +172,6 @@ class _Run:
         self.versions["image"] = image
         self.versions["image_id"] = _image_id(image)
         self.versions["kubernetes"] = call(client.VersionApi(api).get_code, what="read the server version").git_version
-        self.progress.set(f"deploying into namespace {self.namespace}")
         objects = load_manifests(scenario.manifests_dir())
         t = scenario.target
         overrides = Overrides(
@@ -178,8 +180,15 @@ class _Run:
             termination_grace_period_seconds=t.termination_grace_period_seconds,
             pre_stop_seconds=t.pre_stop_seconds, version_label=version,
         )
+        rendered = render(objects, overrides)
+        exposure = self._exposure(rendered)
+        self._place_images(rendered)
+        self.progress.set(f"deploying into namespace {self.namespace}")
         create_namespace(api, self.namespace, self.run_id)
-        deployed = self.deployed = apply_objects(api, self.namespace, render(objects, overrides))
+        if exposure is not None and exposure.added is not None:
+            rendered.append(exposure.added)
+        service = exposure.service if exposure is not None else None
+        deployed = self.deployed = apply_objects(api, self.namespace, rendered, service_name=service)
         _, state = wait_rollout(api, deployed, 180)
         if not state.done:
             raise WorkloadError(f"the workload did not become ready: {state.message}",
@@ -191,6 +200,38 @@ class _Run:
 
         wait_http(self.url + t.paths[0], 60 + 3 * scenario.traffic.timeout_s,
                   request_timeout_s=scenario.traffic.timeout_s, expected_pods=workload_pods)
+
+    def _exposure(self, rendered: list[K8sObject]) -> Exposure | None:
+        """The Service traffic is meant for, and how it reaches it; None when target.url says where."""
+        t, target = self.scenario.target, self.target
+        deployment, _ = find_workload(rendered)
+        chosen = choose_service(rendered, deployment, service=t.service, port=t.port)
+        self.versions["service"] = f"{chosen.service}:{chosen.port}"
+        if t.url is not None:
+            return None
+        if target.kind_cluster is None:
+            raise WorkloadError(
+                f"context {target.context} is not a kind cluster, so the harness cannot expose Service "
+                f"{chosen.service} on this machine, and target.url is unset",
+                "set target.url to where the service answers (an ingress or load balancer address)")
+        exposure = exposure_for(rendered, chosen, target.node_port)
+        self.versions["exposed_through"] = exposure.service
+        return exposure
+
+    def _place_images(self, rendered: list[K8sObject]) -> None:
+        """Every image the pods and the set-image steps use, on the nodes before anything is deployed."""
+        target, api = self.target, self.api
+        steps = [str(step.image) for step in self.scenario.steps if isinstance(step, SetImage) and step.image]
+        wanted = list(dict.fromkeys([*pod_images(rendered), *steps]))
+
+        def nodes() -> list[str]:
+            listed = call(client.CoreV1Api(api).list_node, what="list the nodes")
+            return [str(n.metadata.name) for n in listed.items]
+
+        kind = target.kind_cluster
+        placed = place_images(wanted, kind_cluster=kind, context=target.context, local_id=_image_id, nodes=nodes,
+                              load=lambda ref: kind_load_image(ensure_kind(), ref, str(kind)), already=self.loaded)
+        self.versions["images"] = {p.image: {"how": p.how, "id": p.image_id} for p in placed}
 
     def _observe(self) -> None:
         assert self.deployed is not None

@@ -25,14 +25,13 @@ from pydantic import ValidationError
 from harness.builtin import scenario_location
 from harness.cluster.kind import NODE_PORT, load_record
 from harness.errors import ConfigError, ManifestError, ScenarioError
+from harness.exposure import choose_service, exposure_for
 from harness.manifests import (
     ManifestDocument,
     Overrides,
     check_documents,
     find_workload,
     load_documents,
-    node_port,
-    object_ref,
     rejected_by_api,
     render,
 )
@@ -419,27 +418,18 @@ def _manifest_issues(scenario: Scenario) -> list[_Issue]:
         if rejected:
             return rejected
         rendered = render([d.obj for d in documents], _overrides(scenario, t.image))
-        deployment, service = find_workload(rendered)
+        deployment, _ = find_workload(rendered)
     except ManifestError as exc:
         return [_Issue(ManifestError, f"target.manifests: {exc.problem}", exc.fix)]
     applied = [ManifestDocument(obj=obj, path=doc.path, line=doc.line)
                for doc, obj in zip(documents, rendered, strict=True)]
     issues = _rejected(applied, " once the scenario's target settings are applied")
-    if service is None:
-        issues.append(_Issue(ManifestError, f"{directory}: no Service selects the pods of {object_ref(deployment)}; "
-                             "traffic and the endpoint observer go through it",
-                             "add a Service whose spec.selector matches the pod template's labels"))
-        return issues
-    service_name = object_ref(service).split("/", 1)[1]
-    if t.service is not None and t.service != service_name:
-        issues.append(_Issue(ScenarioError, f"target.service {shorten(t.service)} is not the Service that selects "
-                             f"the Deployment's pods ({service_name})",
-                             f"drop target.service, or set it to {service_name}"))
-    if t.url is None and node_port(service) != NODE_PORT:
-        issues.append(_Issue(ManifestError, f"{directory}: {object_ref(service)} has no nodePort {NODE_PORT}, yet "
-                             f"target.url is unset, so traffic goes to the port the cluster maps to NodePort "
-                             f"{NODE_PORT}", f"make the Service type NodePort with nodePort: {NODE_PORT}, or set "
-                             "target.url to where the service answers"))
+    try:
+        chosen = choose_service(rendered, deployment, service=t.service, port=t.port)
+        if t.url is None:
+            exposure_for(rendered, chosen, NODE_PORT)
+    except ManifestError as exc:
+        issues.append(_Issue(ManifestError, f"{directory}: {exc.problem}", exc.fix))
     return issues
 
 

@@ -123,17 +123,47 @@ def test_the_run_needs_a_service_that_selects_the_deployment(tmp_path: Path) -> 
         validate_scenario_file(scenario(tmp_path, target={"manifests": str(directory)}))
 
 
-def test_without_a_url_the_service_must_publish_the_mapped_node_port(tmp_path: Path) -> None:
+def test_any_service_validates_as_the_harness_exposes_it_itself(tmp_path: Path) -> None:
     directory = variant(tmp_path)
     edit(directory / "service.yaml", "nodePort: 30080", "nodePort: 30555")
-    with pytest.raises(ManifestError, match="has no nodePort 30080"):
-        validate_scenario_file(scenario(tmp_path, target={"manifests": str(directory)}))
+    validate_scenario_file(scenario(tmp_path, target={"manifests": str(directory)}))
+    edit(directory / "service.yaml", "      nodePort: 30555\n", "")
+    edit(directory / "service.yaml", "type: NodePort", "type: ClusterIP")
+    validate_scenario_file(scenario(tmp_path, target={"manifests": str(directory)}))
+
+
+def test_another_service_holding_the_mapped_node_port_is_refused(tmp_path: Path) -> None:
+    directory = variant(tmp_path)
+    text = (directory / "service.yaml").read_text()
+    (directory / "other.yaml").write_text(text.replace("name: sample-service\n", "name: admin\n", 1))
+    edit(directory / "service.yaml", "      nodePort: 30080\n", "")
+    with pytest.raises(ManifestError, match=r"Service/admin claims nodePort 30080"):
+        validate_scenario_file(scenario(tmp_path, target={"manifests": str(directory), "service": "sample-service"}))
     # With a URL of its own the traffic does not depend on the mapping.
-    validate_scenario_file(scenario(tmp_path, target={"manifests": str(directory), "url": "http://10.1.2.3:8080"}))
+    validate_scenario_file(scenario(tmp_path, target={"manifests": str(directory), "service": "sample-service",
+                                                      "url": "http://10.1.2.3:8080"}))
 
 
-def test_target_service_must_be_the_one_the_run_uses(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match=r"target.service 'frontend' is not the Service .*\(sample-service\)"):
+def test_two_services_need_target_service(tmp_path: Path) -> None:
+    directory = variant(tmp_path)
+    text = (directory / "service.yaml").read_text().replace("      nodePort: 30080\n", "")
+    (directory / "other.yaml").write_text(text.replace("name: sample-service\n", "name: admin\n", 1))
+    with pytest.raises(ManifestError, match=r"2 Services select the pods of Deployment/sample-service: "):
+        validate_scenario_file(scenario(tmp_path, target={"manifests": str(directory)}))
+    validate_scenario_file(scenario(tmp_path, target={"manifests": str(directory), "service": "sample-service"}))
+
+
+def test_target_port_must_be_a_port_of_the_service(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match=r"target.port 9999 is not a port of Service sample-service \(its ports: "
+                                            r"80 \(http\)\)"):
+        validate_scenario_file(scenario(tmp_path, target={"port": 9999}))
+    validate_scenario_file(scenario(tmp_path, target={"port": "http"}))
+    validate_scenario_file(scenario(tmp_path, target={"port": 80}))
+
+
+def test_target_service_must_select_the_workload(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match=r"target.service frontend is not among the manifests of "
+                                            r"Deployment/sample-service"):
         validate_scenario_file(scenario(tmp_path, target={"service": "frontend"}))
     validate_scenario_file(scenario(tmp_path, target={"service": "sample-service"}))
 

@@ -185,7 +185,7 @@ FIELD_MUTATIONS: list[tuple[str, Any, str]] = [
     ("target.url", "http://127.0.0.1:99999", r"target\.url .* is not an http"),
     ("target.paths", [], r"target\.paths"),
     ("target.paths", ["no-slash"], r"target\.paths.*'no-slash'"),
-    ("target.service", "other-service", r"target\.service 'other-service' is not the Service"),
+    ("target.service", "other-service", r"target\.service other-service is not among the manifests"),
     ("target.colour", "blue", r"target\.colour"),
     ("traffic.rate", 0, r"traffic\.rate"),
     ("traffic.rate", -5, r"traffic\.rate"),
@@ -443,7 +443,9 @@ MANIFEST_MUTATIONS: list[tuple[str, Callable[[Path], None], str]] = [
      r"readinessProbe names 2 actions"),
     ("exec-command-string", _edit("deployment.yaml", _SLEEP, "exec:\n                command: sleep 5"),
      r"exec\.command is 'sleep 5' \(a string\)"),
-    ("node-port-other", _edit("service.yaml", "nodePort: 30080", "nodePort: 30555"), r"has no nodePort 30080"),
+    ("service-with-two-ports", _edit("service.yaml", "  ports:\n", "  ports:\n    - name: admin\n      port: 9090\n"
+                                                                   "      targetPort: 9090\n"),
+     r"Service sample-service has 2 ports: 9090 \(admin\), 80 \(http\)"),
     ("node-port-on-cluster-ip", _edit("service.yaml", "type: NodePort", "type: ClusterIP"),
      r"nodePort is set on a Service of type 'ClusterIP'"),
 ]
