@@ -23,8 +23,14 @@ def get_logger(name: str) -> logging.Logger:
 
 def setup_logging(verbose: int = 0) -> None:
     level = logging.DEBUG if verbose > 0 else logging.INFO
-    handler = RichHandler(console=console, show_path=False, markup=False, rich_tracebacks=False)
-    handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(console=console, show_path=False, markup=False, rich_tracebacks=False)
+        handler.setFormatter(logging.Formatter("%(message)s", datefmt="[%X]"))
+    else:
+        # Without a terminal (CI) one record is one line: rich would wrap it at 80 columns.
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
     root = logging.getLogger(ROOT)
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -12,12 +12,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.cluster.build_progress import BuildProgress, GoPackages, stale_packages
 from harness.cluster.versions import NodeVersions
-from harness.errors import NodeImageBuildError
+from harness.errors import HarnessError, NodeImageBuildError
 from harness.log import get_logger
 from harness.shell import require_tool, run_step
 
-__all__ = ["GoComponent", "build_component", "components_for"]
+__all__ = ["GoComponent", "build_component", "build_label", "component_labels", "components_for", "resolve_label"]
 
 log = get_logger(__name__)
 
@@ -122,7 +123,44 @@ def components_for(v: NodeVersions) -> list[GoComponent]:
     return [k8s, etcd, coredns, crictl]
 
 
-def build_component(comp: GoComponent, build_root: Path, logs: Path) -> Path:
+def resolve_label(comp: GoComponent) -> str:
+    return f"resolving the {comp.name} modules"
+
+
+def build_label(binary: str) -> str:
+    return f"building {binary}"
+
+
+def component_labels(comp: GoComponent) -> list[str]:
+    """The build steps of ``comp``, as the node-image build plans and times them."""
+    return [resolve_label(comp), *(build_label(name) for name in comp.binaries)]
+
+
+def _build_flags(comp: GoComponent) -> list[str]:
+    flags = ["-trimpath"]
+    if comp.tags:
+        flags.append(f"-tags={comp.tags}")
+    flags.append(f"-ldflags=all={comp.ldflags} -s -w".replace("all= ", "all="))
+    return flags
+
+
+def _stale(go: str, comp: GoComponent, pkg: str, work: Path, env: dict[str, str]) -> frozenset[str] | None:
+    """The packages building ``pkg`` will compile, the build cache holding the others: the total the
+    progress counts against. None when `go list` cannot tell; the build then shows a bare count."""
+    try:
+        proc = run_step(f"list the packages of {pkg}",
+                        [go, "list", "-deps", *_build_flags(comp), "-f", "{{if .Stale}}{{.ImportPath}}{{end}}", pkg],
+                        cwd=work, env=env, timeout=300, check=False)
+    except HarnessError as exc:
+        log.debug("no package count for %s: %s", pkg, exc.problem)
+        return None
+    if proc.returncode != 0:
+        log.debug("no package count for %s: %s", pkg, proc.stderr.decode(errors="replace")[-500:])
+        return None
+    return stale_packages(proc.stdout.decode(errors="replace"))
+
+
+def build_component(comp: GoComponent, build_root: Path, logs: Path, progress: BuildProgress) -> Path:
     """Build ``comp`` into ``build_root/<name>-<version>/out`` unless a matching stamp says it is done."""
     go = require_tool("go", GO_FIX)
     work = build_root / comp.dirname
@@ -131,10 +169,8 @@ def build_component(comp: GoComponent, build_root: Path, logs: Path) -> Path:
     if stamp_file.exists() and stamp_file.read_text() == comp.stamp() and all(
         (out / name).is_file() for name in comp.binaries
     ):
-        log.info("%s %s: cached", comp.name, comp.version)
+        progress.skip(component_labels(comp), f"{comp.name} {comp.version}: cached")
         return out
-    hint = " (the first build takes several minutes)" if comp.name == "kubernetes" else ""
-    log.info("%s %s: building%s", comp.name, comp.version, hint)
     work.mkdir(parents=True, exist_ok=True)
     stamp_file.unlink(missing_ok=True)
     (work / "go.mod").write_text(comp.go_mod())
@@ -147,17 +183,18 @@ def build_component(comp: GoComponent, build_root: Path, logs: Path) -> Path:
     fix = f"{GO_FIX}; see {log_file}"
     # `go get pkg@version` records every requirement of the wrapped module in go.mod and go.sum.
     targets = sorted({f"{pkg}@{comp.version}" for pkg in comp.binaries.values()})
-    run_step(f"resolve {comp.name} {comp.version}", [go, "get", *targets], error=NodeImageBuildError,
-             fix=fix, cwd=work, env=env, log_file=log_file)
+    with progress.step(resolve_label(comp), log_file=log_file):
+        run_step(f"resolve {comp.name} {comp.version}", [go, "get", *targets], error=NodeImageBuildError,
+                 fix=fix, cwd=work, env=env, log_file=log_file)
     env["GOFLAGS"] = "-mod=readonly"
     out.mkdir(exist_ok=True)
     for name, pkg in comp.binaries.items():
-        cmd = [go, "build", "-trimpath", "-o", str(out / name)]
-        if comp.tags:
-            cmd.append(f"-tags={comp.tags}")
-        cmd.append(f"-ldflags=all={comp.ldflags} -s -w".replace("all= ", "all="))
-        cmd.append(pkg)
-        run_step(f"build {name} {comp.version}", cmd, error=NodeImageBuildError, fix=fix, cwd=work,
-                 env=env, log_file=log_file)
+        packages = GoPackages()
+        with progress.step(build_label(name), log_file=log_file, watch=packages):
+            packages.expected = _stale(go, comp, pkg, work, env)
+            # -v prints each package as it is compiled: the progress counts them in the log.
+            cmd = [go, "build", "-v", "-o", str(out / name), *_build_flags(comp), pkg]
+            run_step(f"build {name} {comp.version}", cmd, error=NodeImageBuildError, fix=fix, cwd=work,
+                     env=env, log_file=log_file)
     stamp_file.write_text(comp.stamp())
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 from harness.cluster import docker
-from harness.cluster.kind import ClusterRecord, ClusterSpec, cluster_up
+from harness.cluster.kind import ClusterRecord, ClusterSpec, cluster_status, cluster_up, load_record
 from harness.cluster.nodeimage import NodeImage, build_node_image, node_image_ref
 from harness.cluster.versions import (
     KIND_VERSION,
@@ -69,6 +69,11 @@ def resolve_node_image(k8s_version: str, choice: str) -> tuple[str, bool]:
 
 def up(*, name: str, workers: int, k8s_version: str, node_image: str, host_port: int) -> ClusterRecord:
     docker.docker_available()
+    record = load_record(name)
+    if record is not None and cluster_status(name).healthy:
+        # Reused as it is: resolving a node image first could build one (25 minutes) for nothing.
+        return cluster_up(ClusterSpec(name=name, workers=workers, node_image=record.node_image,
+                                      host_port=record.host_port))
     ref, own = resolve_node_image(k8s_version, node_image)
     return cluster_up(ClusterSpec(name=name, workers=workers, node_image=ref, host_port=host_port,
                                   own_network=own))

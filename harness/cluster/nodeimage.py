@@ -25,12 +25,14 @@ from importlib import resources
 from pathlib import Path
 
 from harness.cluster import docker
-from harness.cluster.gobuild import GoComponent, build_component, components_for
+from harness.cluster.build_progress import BuildProgress
+from harness.cluster.gobuild import GoComponent, build_component, component_labels, components_for
 from harness.cluster.paths import cache_dir
-from harness.cluster.rootfs import NODE_PACKAGES, PROXY_PACKAGES, RootfsSpec, ensure_rootfs_image
+from harness.cluster.rootfs import NODE_PACKAGES, PROXY_PACKAGES, RootfsSpec, ensure_rootfs_image, rootfs_label
 from harness.cluster.versions import NodeVersions
 from harness.errors import NodeImageBuildError
 from harness.log import get_logger
+from harness.progress import human_duration
 from harness.shell import require_tool, run_step
 
 __all__ = ["NODE_REPOSITORY", "NodeImage", "build_node_image", "node_image_ref"]
@@ -40,6 +42,11 @@ log = get_logger(__name__)
 NODE_REPOSITORY = "rollout-harness/kind-node"
 CACHE_LABEL = "rollout-harness.node-cache-key"
 GCC_FIX = "install a C compiler with static libc (apt-get install gcc libc6-dev)"
+
+PAUSE_STEP = "building pause"
+IMAGES_STEP = "building the component images"
+SAVE_STEP = "saving the component images"
+ASSEMBLE_STEP = "assembling the node image"
 
 
 @dataclass(frozen=True)
@@ -82,32 +89,46 @@ def build_node_image(v: NodeVersions, *, force: bool = False) -> NodeImage:
     logs.mkdir(parents=True, exist_ok=True)
     log.info("building node image %s (logs in %s)", ref, logs)
 
+    components = components_for(v)
+    base_spec = RootfsSpec("rollout-harness/node-base", v.debian_suite, NODE_PACKAGES,
+                           entrypoint=("/sbin/init",), env=("container=docker",))
+    proxy_spec = RootfsSpec("rollout-harness/proxy-base", v.debian_suite, PROXY_PACKAGES, entrypoint=("/bin/sh",))
+    plan = [label for comp in components for label in component_labels(comp)]
+    plan += [PAUSE_STEP, rootfs_label(base_spec), rootfs_label(proxy_spec), IMAGES_STEP, SAVE_STEP, ASSEMBLE_STEP]
+    progress = BuildProgress(f"node image {ref}", plan, root)
+    with progress.show():
+        _build(v, ref, key, components, base_spec, proxy_spec, root, logs, progress)
+    progress.save_timings()
+    _remove_superseded(ref)
+    elapsed = time.monotonic() - started
+    log.info("node image %s built in %s", ref, human_duration(elapsed))
+    return NodeImage(ref, key, built=True, seconds=elapsed)
+
+
+def _build(
+    v: NodeVersions, ref: str, key: str, components: list[GoComponent], base_spec: RootfsSpec,
+    proxy_spec: RootfsSpec, root: Path, logs: Path, progress: BuildProgress,
+) -> None:
     outputs: dict[str, Path] = {}
     k8s_dir: Path | None = None
-    for comp in components_for(v):
-        out = build_component(comp, root / "go", logs)
+    for comp in components:
+        out = build_component(comp, root / "go", logs, progress)
         for name in comp.binaries:
             outputs[name] = out / name
         if comp.name == "kubernetes":
             k8s_dir = _module_dir(comp, root / "go")
     assert k8s_dir is not None
-    outputs["pause"] = _build_pause(v, k8s_dir, root / "pause", logs)
+    outputs["pause"] = _build_pause(v, k8s_dir, root / "pause", logs, progress)
     expected = _kubeadm_images(outputs["kubeadm"], v)
 
-    suite_tag = f"{v.debian_suite}-{v.cache_key(','.join(NODE_PACKAGES))}"
-    base = ensure_rootfs_image(
-        RootfsSpec("rollout-harness/node-base", v.debian_suite, NODE_PACKAGES,
-                   entrypoint=("/sbin/init",), env=("container=docker",)),
-        suite_tag, logs,
-    )
-    proxy_base = ensure_rootfs_image(
-        RootfsSpec("rollout-harness/proxy-base", v.debian_suite, PROXY_PACKAGES, entrypoint=("/bin/sh",)),
-        f"{v.debian_suite}-{v.cache_key(','.join(PROXY_PACKAGES))}", logs,
-    )
+    base = ensure_rootfs_image(base_spec, f"{v.debian_suite}-{v.cache_key(','.join(NODE_PACKAGES))}", logs,
+                               progress)
+    proxy_base = ensure_rootfs_image(proxy_spec, f"{v.debian_suite}-{v.cache_key(','.join(PROXY_PACKAGES))}",
+                                     logs, progress)
 
     with tempfile.TemporaryDirectory(prefix="rh-nodeimage-") as tmp:
         work = Path(tmp)
-        component_refs = _build_component_images(v, outputs, proxy_base, work, logs)
+        component_refs = _build_component_images(v, outputs, proxy_base, work, logs, progress)
         missing = sorted(set(expected) - set(component_refs))
         if missing:
             raise NodeImageBuildError(
@@ -116,19 +137,17 @@ def build_node_image(v: NodeVersions, *, force: bool = False) -> NodeImage:
                 f"`kubeadm config images list --kubernetes-version {v.kubernetes}` prints",
             )
         archive = work / "images.tar"
-        run_step("save component images", ["docker", "save", "-o", str(archive), *component_refs],
-                 error=NodeImageBuildError, fix="check free disk space", log_file=logs / "assemble.log")
+        with progress.step(SAVE_STEP, log_file=logs / "assemble.log"):
+            run_step("save component images", ["docker", "save", "-o", str(archive), *component_refs],
+                     error=NodeImageBuildError, fix="check free disk space", log_file=logs / "assemble.log")
         try:
-            _assemble(v, ref, key, base, outputs, archive, expected, logs)
+            with progress.step(ASSEMBLE_STEP, log_file=logs / "assemble.log"):
+                _assemble(v, ref, key, base, outputs, archive, expected, logs, progress)
         finally:
             # The component images live on inside the node image; their registry.k8s.io names
             # are not left in the host's image list.
             for component in component_refs:
                 docker.remove_image(component)
-    _remove_superseded(ref)
-    elapsed = time.monotonic() - started
-    log.info("node image %s built in %.0f s", ref, elapsed)
-    return NodeImage(ref, key, built=True, seconds=elapsed)
 
 
 def _remove_superseded(ref: str) -> None:
@@ -152,10 +171,16 @@ def _module_dir(comp: GoComponent, build_root: Path) -> Path:
     return Path(json.loads(proc.stdout)["Dir"])
 
 
-def _build_pause(v: NodeVersions, k8s_dir: Path, work: Path, logs: Path) -> Path:
+def _build_pause(v: NodeVersions, k8s_dir: Path, work: Path, logs: Path, progress: BuildProgress) -> Path:
     out = work / f"pause-{v.pause}"
     if out.is_file():
+        progress.skip([PAUSE_STEP], f"pause {v.pause}: cached")
         return out
+    with progress.step(PAUSE_STEP, log_file=logs / "pause.log"):
+        return _compile_pause(v, k8s_dir, work, logs, out)
+
+
+def _compile_pause(v: NodeVersions, k8s_dir: Path, work: Path, logs: Path, out: Path) -> Path:
     gcc = require_tool("gcc", GCC_FIX)
     source = k8s_dir / "build" / "pause" / "linux" / "pause.c"
     work.mkdir(parents=True, exist_ok=True)
@@ -184,7 +209,7 @@ def _dockerfile_scratch(binary: str, path: str, user: str = "") -> str:
 
 
 def _build_component_images(
-    v: NodeVersions, outputs: dict[str, Path], proxy_base: str, work: Path, logs: Path
+    v: NodeVersions, outputs: dict[str, Path], proxy_base: str, work: Path, logs: Path, progress: BuildProgress,
 ) -> list[str]:
     tag = v.kubernetes.replace("+", "_")
     specs: dict[str, tuple[str, str]] = {
@@ -203,15 +228,18 @@ def _build_component_images(
         f"registry.k8s.io/coredns/coredns:{v.coredns}": ("coredns", _dockerfile_scratch("coredns", "/coredns")),
         f"registry.k8s.io/pause:{v.pause}": ("pause", _dockerfile_scratch("pause", "/pause", user="65535:65535")),
     }
-    for image_ref, (binary, dockerfile) in specs.items():
-        ctx = work / f"ctx-{binary}"
-        ctx.mkdir()
-        shutil.copy2(outputs[binary], ctx / binary)
-        (ctx / binary).chmod(0o755)
-        (ctx / "Dockerfile").write_text(dockerfile)
-        run_step(f"image {image_ref}", ["docker", "build", "-q", "-t", image_ref, str(ctx)],
-                 error=NodeImageBuildError, fix="check the Docker engine", env={"DOCKER_BUILDKIT": "0"},
-                 log_file=logs / "component-images.log")
+    log_file = logs / "component-images.log"
+    with progress.step(IMAGES_STEP, log_file=log_file):
+        for number, (image_ref, (binary, dockerfile)) in enumerate(specs.items(), start=1):
+            progress.note(f"image {number}/{len(specs)}: {image_ref}")
+            ctx = work / f"ctx-{binary}"
+            ctx.mkdir()
+            shutil.copy2(outputs[binary], ctx / binary)
+            (ctx / binary).chmod(0o755)
+            (ctx / "Dockerfile").write_text(dockerfile)
+            run_step(f"image {image_ref}", ["docker", "build", "-q", "-t", image_ref, str(ctx)],
+                     error=NodeImageBuildError, fix="check the Docker engine", env={"DOCKER_BUILDKIT": "0"},
+                     log_file=log_file)
     return list(specs)
 
 
@@ -243,7 +271,7 @@ def _node_files_tar(v: NodeVersions, outputs: dict[str, Path]) -> bytes:
 
 def _assemble(
     v: NodeVersions, ref: str, key: str, base: str, outputs: dict[str, Path], archive: Path,
-    expected: list[str], logs: Path,
+    expected: list[str], logs: Path, progress: BuildProgress,
 ) -> None:
     log_file = logs / "assemble.log"
     fix = f"see {log_file}; the build container was removed and nothing was tagged"
@@ -254,10 +282,12 @@ def _assemble(
              error=NodeImageBuildError, fix=fix, log_file=log_file)
 
     def sh(step: str, script: str) -> subprocess.CompletedProcess[bytes]:
+        progress.note(step)
         return run_step(step, ["docker", "exec", name, "bash", "-euo", "pipefail", "-c", script],
                         error=NodeImageBuildError, fix=fix, log_file=log_file)
 
     try:
+        progress.note("copying node files")
         run_step("copy node files", ["docker", "cp", "-", f"{name}:/"], input_bytes=_node_files_tar(v, outputs),
                  error=NodeImageBuildError, fix=fix, log_file=log_file)
         sh("configure systemd units", """
@@ -268,8 +298,10 @@ def _assemble(
               getty@tty1.service console-getty.service e2scrub_all.timer fstrim.timer 2>/dev/null || true
             echo 'ReadKMsg=no' >> /etc/systemd/journald.conf
         """)
+        progress.note("copying the image archive")
         run_step("copy image archive", ["docker", "cp", str(archive), f"{name}:/var/tmp/images.tar"],
                  error=NodeImageBuildError, fix=fix, log_file=log_file)
+        progress.note("preloading the images into containerd")
         preload = run_step(
             "preload images into containerd",
             ["docker", "exec", name, "bash", "-euo", "pipefail", "-c", """
@@ -296,6 +328,7 @@ def _assemble(
                   "--change", f"LABEL rollout-harness.kubernetes={v.kubernetes}",
                   "--change", f"LABEL rollout-harness.images={','.join(expected)}",
                   name, ref]
+        progress.note("committing the node image")
         run_step("commit node image", commit, error=NodeImageBuildError, fix=fix, log_file=log_file)
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)

@@ -11,12 +11,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cluster.build_progress import BuildProgress, DebootstrapStages
 from harness.cluster.docker import image_exists
 from harness.errors import NodeImageBuildError
 from harness.log import get_logger
 from harness.shell import require_tool, run_step
 
-__all__ = ["NODE_PACKAGES", "PROXY_PACKAGES", "RootfsSpec", "ensure_rootfs_image"]
+__all__ = ["NODE_PACKAGES", "PROXY_PACKAGES", "RootfsSpec", "ensure_rootfs_image", "rootfs_label"]
 
 log = get_logger(__name__)
 
@@ -65,16 +66,23 @@ def _apt_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def ensure_rootfs_image(spec: RootfsSpec, tag: str, logs: Path) -> str:
+def rootfs_label(spec: RootfsSpec) -> str:
+    return f"making the {spec.repository.rsplit('/', 1)[-1]} root filesystem"
+
+
+def ensure_rootfs_image(spec: RootfsSpec, tag: str, logs: Path, progress: BuildProgress) -> str:
     """Return ``repository:tag``, building it with debootstrap when it is not already present."""
     ref = f"{spec.repository}:{tag}"
     if image_exists(ref):
-        log.info("%s: cached", ref)
+        progress.skip([rootfs_label(spec)], f"{ref}: cached")
         return ref
     debootstrap = require_tool("debootstrap", DEBOOTSTRAP_FIX)
-    log.info("%s: debootstrap %s with %d packages", ref, spec.suite, len(spec.packages))
+    log.debug("%s: debootstrap %s with %d packages", ref, spec.suite, len(spec.packages))
     log_file = logs / f"rootfs-{spec.repository.rsplit('/', 1)[-1]}.log"
-    with tempfile.TemporaryDirectory(prefix="rh-rootfs-") as tmp:
+    with (
+        progress.step(rootfs_label(spec), log_file=log_file, watch=DebootstrapStages()),
+        tempfile.TemporaryDirectory(prefix="rh-rootfs-") as tmp,
+    ):
         rootfs = Path(tmp) / "rootfs"
         run_step(
             f"debootstrap {spec.repository}",
@@ -82,6 +90,7 @@ def ensure_rootfs_image(spec: RootfsSpec, tag: str, logs: Path) -> str:
              str(rootfs), _apt_mirror()],
             error=NodeImageBuildError, fix=f"{DEBOOTSTRAP_FIX}; see {log_file}", log_file=log_file,
         )
+        progress.note("importing into Docker")
         for rel in _PRUNE:
             target = rootfs / rel
             if target.is_dir():
