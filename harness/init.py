@@ -6,9 +6,10 @@ workload, its Service and port from those objects, refusing what is ambiguous wi
 option that picks one; :func:`scenario_text` writes the plan as a commented scenario file.
 
 A run applies every object of its manifests directory and tests the one Deployment there through the
-first Service selecting it. When the source is not such a directory as it stands (it is rendered, or
-holds objects the choice leaves out), the chosen objects are written to a directory of their own next
-to the scenario, and the scenario names that one.
+Service and port the scenario names (``target.service``, ``target.port``); harness.exposure makes
+that choice for init, validate and run alike. When the source is not such a directory as it stands
+(it is rendered, or holds Deployments the choice leaves out), the chosen objects are written to a
+directory of their own next to the scenario, and the scenario names that one.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ import yaml
 
 from harness.cluster.kind import NODE_PORT
 from harness.errors import ConfigError, ManifestError, PrerequisiteMissingError
+from harness.exposure import ServicePort, choose_service, exposure_for
 from harness.files import write_atomic
 from harness.image import SAMPLE_REPOSITORY
+from harness.images import pod_images
 from harness.manifests import K8sObject, load_manifests, object_ref, workload_container
-from harness.manifests.render import pod_labels, selector_matches
 from harness.safe_yaml import parse_yaml, shorten
 
 __all__ = [
@@ -39,7 +41,6 @@ __all__ = [
     "InitPlan",
     "InitResult",
     "ManifestSource",
-    "ServicePort",
     "detect_source",
     "init_scenario",
     "manifests_text",
@@ -87,23 +88,6 @@ class ManifestSource:
 
 
 @dataclass(frozen=True, slots=True)
-class ServicePort:
-    """One port of a Service, as its spec.ports entry says."""
-
-    port: int
-    name: str | None = None
-    target_port: int | str | None = None
-    node_port: int | None = None
-
-    def describe(self) -> str:
-        parts = [f"name {self.name}" if self.name else "",
-                 f"targetPort {self.target_port}" if self.target_port is not None else "",
-                 f"nodePort {self.node_port}" if self.node_port is not None else ""]
-        extra = ", ".join(p for p in parts if p)
-        return f"{self.port} ({extra})" if extra else str(self.port)
-
-
-@dataclass(frozen=True, slots=True)
 class InitPlan:
     """What the scenario will say, and why: the choices made from the manifests."""
 
@@ -114,14 +98,24 @@ class InitPlan:
     image: str  # "sample" builds the sample service; else an image reference
     image_from: Literal["option", "manifest", "sample"]
     replicas: int
-    service: str
-    service_type: str
-    port: ServicePort
-    reachable: bool  # the port is NodePort 30080, where a run sends its traffic
+    port: ServicePort  # the Service traffic is meant for, and its port (harness.exposure chose them)
+    port_key: int | str  # target.port as the scenario writes it: the number, or the name --port gave
+    # The Service traffic enters by on a harness cluster: the chosen one when it has nodePort 30080
+    # itself, else the NodePort Service the harness adds; None: another Service claims nodePort
+    # 30080, and the scenario does not validate until that changes.
+    exposed_through: str | None
     # The objects to write to a manifests directory of its own; None: the source directory serves as is.
     objects: tuple[K8sObject, ...] | None
     left_out: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+    @property
+    def service(self) -> str:
+        return self.port.service
+
+    @property
+    def service_type(self) -> str:
+        return self.port.service_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,9 +227,8 @@ def plan_init(objects: Sequence[K8sObject], source: ManifestSource, *, name: str
     """Choose the workload, its Service and port from ``objects``; refuse what is ambiguous."""
     deployment = _pick_workload(objects, workload)
     workload_name = str(deployment["metadata"]["name"])
-    services = _selecting_services(objects, deployment)
-    chosen = _pick_service(services, deployment, service)
-    chosen_port = _pick_port(chosen, port)
+    port_key = int(port) if port is not None and port.isdigit() else port
+    chosen = _choose_service(objects, deployment, service, port_key)
     container = workload_container(deployment)
     if container is None or not isinstance(container.get("name"), str):
         raise ManifestError(f"{object_ref(deployment)} has no named container in spec.template.spec.containers",
@@ -244,16 +237,16 @@ def plan_init(objects: Sequence[K8sObject], source: ManifestSource, *, name: str
     scenario_name = _scenario_name(name, workload_name)
 
     others = [d for d in objects if d.get("kind") == "Deployment" and d is not deployment]
-    extra_services = [s for s in services if s is not chosen]
-    left_out = tuple(object_ref(o) for o in [*others, *extra_services])
-    kept = [o for o in objects if all(o is not x for x in [*others, *extra_services])]
+    left_out = tuple(object_ref(o) for o in others)
+    kept = [o for o in objects if all(o is not x for x in others)]
     namespaced = [o for o in kept if _dict(o.get("metadata")).get("namespace") is not None]
-    # The source directory serves as it stands when a run would pick the same workload and Service there.
+    # The source directory serves as it stands when a run would pick the same workload there.
     needs_own = source.kind != "directory" or bool(left_out) or bool(namespaced)
-    notes = [*_port_notes(chosen, chosen_port, container), *_image_notes(scenario_image, container)]
+    exposed_through = _exposed_through(kept, chosen)
+    notes = [*_port_notes(chosen, exposed_through, container),
+             *_image_notes(scenario_image, container, deployment)]
     if left_out:
-        notes.append(f"left out of the scenario's manifests: {', '.join(left_out)} (a run deploys one Deployment "
-                     "and tests it through one Service)")
+        notes.append(f"left out of the scenario's manifests: {', '.join(left_out)} (a run deploys one Deployment)")
     if needs_own and namespaced:
         notes.append("metadata.namespace removed from " + ", ".join(object_ref(o) for o in namespaced) +
                      ": each run deploys into a namespace of its own")
@@ -262,8 +255,7 @@ def plan_init(objects: Sequence[K8sObject], source: ManifestSource, *, name: str
         name=scenario_name, source=source, workload=workload_name, container=str(container["name"]),
         image=scenario_image, image_from=image_from,
         replicas=replicas if isinstance(replicas, int) and not isinstance(replicas, bool) else 1,
-        service=str(chosen["metadata"]["name"]), service_type=str(_dict(chosen.get("spec")).get("type") or "ClusterIP"),
-        port=chosen_port, reachable=_reachable(chosen, chosen_port),
+        port=chosen, port_key=port_key if port_key is not None else chosen.port, exposed_through=exposed_through,
         objects=tuple(_without_namespace(o) for o in kept) if needs_own else None,
         left_out=left_out, notes=tuple(notes),
     )
@@ -295,90 +287,37 @@ def _pick_workload(objects: Sequence[K8sObject], wanted: str | None) -> K8sObjec
     return chosen
 
 
-def _selecting_services(objects: Sequence[K8sObject], deployment: K8sObject) -> list[K8sObject]:
-    labels = pod_labels(deployment)
-    found = []
-    for obj in objects:
-        selector = _dict(_dict(obj.get("spec")).get("selector")) if obj.get("kind") == "Service" else {}
-        if selector and selector_matches({"matchLabels": selector}, labels):
-            found.append(obj)
-    return found
+# How harness init's options set what a scenario names (choose_service's fixes name the fields).
+_OPTIONS = (("target.service", "--service NAME"), ("target.port", "--port NUMBER (or its name)"))
 
 
-def _pick_service(services: Sequence[K8sObject], deployment: K8sObject, wanted: str | None) -> K8sObject:
-    if not services:
-        raise ManifestError(f"no Service in the manifests selects the pods of {object_ref(deployment)}; traffic "
-                            "and the endpoint observer go through one",
-                            "add a Service whose spec.selector matches the pod template's labels")
-    names = ", ".join(str(s["metadata"]["name"]) for s in services)
-    if wanted is not None:
-        for svc in services:
-            if svc["metadata"]["name"] == wanted:
-                return svc
-        raise ConfigError(f"--service {shorten(wanted)} is not a Service selecting the pods of "
-                          f"{object_ref(deployment)} (those are: {names})", "name one of them with --service NAME")
-    if len(services) > 1:
-        raise ConfigError(f"{len(services)} Services select the pods of {object_ref(deployment)} ({names}); a run "
-                          "sends its traffic through one", "pick one with --service NAME")
-    return services[0]
+def _choose_service(objects: Sequence[K8sObject], deployment: K8sObject, service: str | None,
+                    port: int | str | None) -> ServicePort:
+    """The Service and port as validate and run choose them; a refusal's fix also names init's option."""
+    try:
+        return choose_service(objects, deployment, service=service, port=port)
+    except ManifestError as exc:
+        options = [f"{option} writes {field}" for field, option in _OPTIONS if field in exc.problem + exc.fix]
+        fix = f"{exc.fix}; for harness init, {' and '.join(options)}" if options else exc.fix
+        raise ManifestError(exc.problem, fix) from None
 
 
-def _service_ports(service: K8sObject) -> list[ServicePort]:
-    ports = []
-    for entry in _list(_dict(service.get("spec")).get("ports")):
-        spec = _dict(entry)
-        number, name = spec.get("port"), spec.get("name")
-        target, node = spec.get("targetPort"), spec.get("nodePort")
-        if isinstance(number, int) and not isinstance(number, bool):
-            ports.append(ServicePort(
-                port=number, name=name if isinstance(name, str) else None,
-                target_port=target if isinstance(target, int | str) and not isinstance(target, bool) else None,
-                node_port=node if isinstance(node, int) and not isinstance(node, bool) else None))
-    return ports
+def _exposed_through(objects: Sequence[K8sObject], chosen: ServicePort) -> str | None:
+    try:
+        return exposure_for(objects, chosen, NODE_PORT).service
+    except ManifestError:
+        return None  # validation, which init reports, says which Service is in the way and what to change
 
 
-def _pick_port(service: K8sObject, wanted: str | None) -> ServicePort:
-    ports = _service_ports(service)
-    ref = object_ref(service)
-    if not ports:
-        raise ManifestError(f"{ref} declares no port", "give the Service its port (port: 80, targetPort: 8080)")
-    listed = "; ".join(p.describe() for p in ports)
-    if wanted is not None:
-        for p in ports:
-            if wanted in (str(p.port), p.name):
-                return p
-        raise ConfigError(f"--port {shorten(wanted)} is not a port of {ref} (it has: {listed})",
-                          "name one of them with --port NUMBER (or its name)")
-    if len(ports) > 1:
-        raise ConfigError(f"{ref} has {len(ports)} ports ({listed}); a run sends its traffic to one",
-                          "pick one with --port NUMBER (or its name)")
-    return ports[0]
-
-
-def _reachable(service: K8sObject, port: ServicePort) -> bool:
-    """Whether a run's traffic arrives at ``port``: a run sends it to the first fixed nodePort of the
-    Service, which must be NodePort 30080 (the port the harness's cluster publishes on the host)."""
-    if _dict(service.get("spec")).get("type") not in ("NodePort", "LoadBalancer"):
-        return False
-    first = next((p for p in _service_ports(service) if p.node_port is not None), None)
-    return first == port and port.node_port == NODE_PORT
-
-
-def _port_notes(service: K8sObject, port: ServicePort, container: Mapping[str, Any]) -> list[str]:
+def _port_notes(port: ServicePort, exposed_through: str | None, container: Mapping[str, Any]) -> list[str]:
     notes = []
-    ref = object_ref(service)
-    if not _reachable(service, port):
-        kind = _dict(service.get("spec")).get("type") or "ClusterIP"
-        notes.append(f"{ref} is {kind} and port {port.port} has "
-                     f"{f'nodePort {port.node_port}' if port.node_port is not None else 'no nodePort'}, "
-                     f"but a run sends its traffic to NodePort {NODE_PORT} on the harness's cluster (published on "
-                     f"127.0.0.1:{NODE_PORT}): make the Service type NodePort with nodePort: {NODE_PORT} on port "
-                     f"{port.port} (the first port with a nodePort), or set target.url to where the service answers; "
-                     "until then `harness validate` refuses the scenario")
-    target = port.target_port if port.target_port is not None else port.port
+    if exposed_through is not None and exposed_through != port.service:
+        notes.append(f"the harness exposes Service {port.service} port {port.port} on its cluster through its own "
+                     f"NodePort Service {exposed_through}")
+    target = port.target_port
     container_ports = [_dict(p) for p in _list(container.get("ports"))]
     if isinstance(target, str) and not target.isdigit() and all(p.get("name") != target for p in container_ports):
-        notes.append(f"{ref} port {port.port} targets the port named {target!r}, which container "
+        notes.append(f"Service/{port.service} port {port.port} targets the port named {target!r}, which container "
                      f"{container.get('name')} does not declare: no endpoint would be ready")
     return notes
 
@@ -396,12 +335,17 @@ def _pick_image(container: Mapping[str, Any], given: str | None, deployment: K8s
     return image, "manifest"
 
 
-def _image_notes(image: str, container: Mapping[str, Any]) -> list[str]:
-    if image == "sample":
+def _image_notes(image: str, container: Mapping[str, Any], deployment: K8sObject) -> list[str]:
+    # Every image of the pod template goes the same way in a run (sidecars and init containers too).
+    own = container.get("image")
+    images = [*([] if image == "sample" else [image]), *(i for i in pod_images([deployment]) if i != own)]
+    if not images:
         return []
-    notes = [f"the harness loads only the sample service's image into its kind cluster: the nodes pull {image}, "
-             f"so push it to a registry they reach, or load a local build first (kind load docker-image {image} "
-             "--name CLUSTER, with the cluster.name of the scenario)"]
+    which = f"image {images[0]} is" if len(images) == 1 else f"images {', '.join(images)} are"
+    notes = [f"{which} loaded from the local Docker engine when there; else the cluster's nodes must pull it, which "
+             "a run checks before it deploys"]
+    if image == "sample":
+        return notes
     policy = container.get("imagePullPolicy")
     tag = image.rsplit("/", 1)[-1].partition(":")[2] if "@" not in image else "digest"
     if policy == "Always" or (policy is None and tag in ("", "latest")):
@@ -456,11 +400,10 @@ def scenario_text(plan: InitPlan, manifests: str, source: str | None = None) -> 
     out.section("target", "the service under test")
     out.field(1, "manifests", manifests, _manifests_comment(plan))
     out.field(1, "image", plan.image, _image_comment(plan))
-    out.field(1, "service", plan.service, _service_comment(plan))
-    if not plan.reachable:
-        out.lines.extend(f"  # {line}" for line in _wrap(
-            f"NOTE: a run sends its traffic to NodePort {NODE_PORT}, which {plan.service} ({plan.service_type}) "
-            f"does not have on port {plan.port.port}; `harness validate` says what to change", _LINE - 4))
+    # Both always: the scenario then says where its traffic goes, and a Service or port added to the
+    # manifests later does not make a run refuse the choice as ambiguous.
+    out.field(1, "service", plan.service, f"the Service traffic is meant for ({plan.service_type})")
+    out.field(1, "port", plan.port_key, _port_comment(plan))
     out.field(1, "paths", ["/"], "request paths traffic sends in turn; the first must answer 200")
     out.section("traffic", "the load that runs through the restart")
     out.field(1, "rate", RATE, "requests per second over all users")
@@ -522,15 +465,25 @@ def _image_comment(plan: InitPlan) -> str:
     if plan.image_from == "sample":
         return "sample: the harness builds and loads the sample service"
     origin = "given to init" if plan.image_from == "option" else f"the image of container {plan.container}"
-    return (f"{origin}; a run sets it as that container's image; the cluster's nodes must hold it or pull it "
-            "(the harness loads only the sample service's image)")
+    return (f"{origin}; a run sets it as that container's image, loaded from the local Docker engine when "
+            "there, else pulled by the nodes")
 
 
-def _service_comment(plan: InitPlan) -> str:
+def _port_comment(plan: InitPlan) -> str:
     port = plan.port
-    how = (f"port {port.port} -> nodePort {NODE_PORT}, where traffic arrives" if plan.reachable
-           else f"port {port.port}")
-    return f"selects the pods; its endpoints are watched; {how}"
+    where = f"the port traffic goes to (targetPort {port.target_port})"
+    if plan.exposed_through is None:
+        return (f"{where}; nodePort {NODE_PORT}, which the harness's cluster publishes, is claimed elsewhere in "
+                "the manifests: `harness validate` says what to change")
+    if plan.exposed_through == port.service:
+        return f"{where}; its nodePort {NODE_PORT} is the one the harness's cluster publishes on the host"
+    return f"{where}; on its cluster the harness publishes it through its own NodePort Service {plan.exposed_through}"
+
+
+def _describe_port(port: ServicePort) -> str:
+    parts = [f"name {port.name}" if port.name else "", f"targetPort {port.target_port}",
+             f"nodePort {port.node_port}" if port.node_port is not None else ""]
+    return f"{port.port} ({', '.join(p for p in parts if p)})"
 
 
 def manifests_text(plan: InitPlan) -> str:
@@ -615,7 +568,7 @@ def report_lines(result: InitResult) -> tuple[list[str], bool]:
         lines.append(f"wrote {result.manifests}: the objects of {plan.source.describe()} that the scenario tests")
     lines.append(f"  workload: Deployment/{plan.workload} ({plan.replicas} replica(s)), container {plan.container}")
     lines.append(f"  image: {plan.image}")
-    lines.append(f"  service: {plan.service} ({plan.service_type}), port {plan.port.describe()}")
+    lines.append(f"  service: {plan.service} ({plan.service_type}), port {_describe_port(plan.port)}")
     lines.extend(f"note: {note}" for note in plan.notes)
     try:
         validate_scenario_file(result.scenario)

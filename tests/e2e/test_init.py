@@ -1,25 +1,32 @@
 """`harness init` on a real open-source server: build it, write its scenario, validate and run it.
 
 The example (examples/go-httpbin) is go-httpbin fetched by module path and version, compiled static
-into a FROM scratch image. The harness loads only the sample service's image into its cluster, so the
-test loads the example's image itself, with the kind binary and code path the harness uses.
+into a FROM scratch image that exists only in the local Docker engine, behind a ClusterIP Service on
+port 8080: as a team ships it. Nothing is loaded or exposed by hand; the run loads the image and
+publishes the Service on its cluster itself.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from harness.cluster.kind import ClusterRecord, ensure_kind
+import pytest
+import yaml
+
+from harness.cluster.kind import ClusterRecord
+from harness.evidence import REQUESTS_FILE, read_requests
 from harness.report.result_json import read_result_json
 from harness.scenario import load_scenario
-from harness.verdict import GateStatus
-from harness.workload import kind_load_image
+from harness.verdict import GateStatus, Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "go-httpbin"
 IMAGE = "rollout-harness-examples/go-httpbin:v2.26.0"
+BYTES = 64  # go-httpbin's /bytes/64 answers exactly that many bytes
 
 
 def harness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -28,35 +35,49 @@ def harness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           check=False, timeout=600)
 
 
-def test_init_writes_a_scenario_for_go_httpbin_that_runs_and_passes(cluster: ClusterRecord, tmp_path: Path,
-                                                                    runs_dir: Path) -> None:
-    built = subprocess.run([str(EXAMPLE / "build.sh")], capture_output=True, text=True, check=False, timeout=600)
-    assert built.returncode == 0, built.stderr
-    assert built.stdout.strip() == IMAGE
-    kind_load_image(ensure_kind(), IMAGE, cluster.name)
+@pytest.fixture(scope="module")
+def built() -> str:
+    """The example's image, built into the local Docker engine; its id there."""
+    done = subprocess.run([str(EXAMPLE / "build.sh")], capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == IMAGE
+    listed = subprocess.run(["docker", "images", "--no-trunc", "-q", IMAGE], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert listed.stdout.strip().startswith("sha256:"), listed.stdout
+    return listed.stdout.strip().splitlines()[0]
 
-    scenario = tmp_path / "go-httpbin.yaml"
-    init = harness("init", "--manifests", str(EXAMPLE / "manifests"), "--out", str(scenario), cwd=tmp_path)
+
+@pytest.fixture(scope="module")
+def scenario(built: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scenario `harness init` writes for the example's manifests, as a user runs it."""
+    here = tmp_path_factory.mktemp("init")
+    path = here / "go-httpbin.yaml"
+    init = harness("init", "--manifests", str(EXAMPLE / "manifests"), "--out", str(path), cwd=here)
     assert init.returncode == 0, init.stdout + init.stderr
-    assert "it validates" in init.stdout
-    loaded = load_scenario(scenario)
-    assert (loaded.target.image, loaded.target.service) == (IMAGE, "go-httpbin")
-    assert loaded.manifests_dir() == (EXAMPLE / "manifests").resolve()
+    assert "it validates" in init.stdout and "own NodePort Service rh-expose-go-httpbin" in init.stdout
+    return path
 
-    valid = harness("validate", str(scenario), cwd=tmp_path)
-    assert valid.returncode == 0 and f"{scenario}: OK" in valid.stdout, valid.stdout + valid.stderr
 
-    out = runs_dir / "init"
-    ran = harness("run", str(scenario), "--cluster", cluster.name, "--out", str(out), cwd=tmp_path)
+def run(scenario: Path, cluster: ClusterRecord, out: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`harness run` on the e2e cluster; its answer and its one run directory."""
+    ran = harness("run", str(scenario), "--cluster", cluster.name, "--out", str(out), cwd=scenario.parent)
     results = sorted(out.glob("*/result.json"))
     assert len(results) == 1, ran.stdout + ran.stderr
-    verdict = read_result_json(results[0])
+    return ran, results[0].parent
+
+
+def versions_of(run_dir: Path) -> dict[str, Any]:
+    versions: dict[str, Any] = json.loads((run_dir / "versions.json").read_text())
+    return versions
+
+
+def assert_passed_through_the_restart(ran: subprocess.CompletedProcess[str], run_dir: Path) -> Verdict:
+    verdict = read_result_json(run_dir)
     gates = {g.name: (g.status, g.reason) for g in verdict.gates}
     # go-httpbin stops with http.Server.Shutdown and the manifests sleep in preStop while its endpoint
     # goes: a rolling restart of its three pods loses nothing.
     assert verdict.outcome is GateStatus.PASS, (verdict.outcome, gates, verdict.counts.outcomes)
     assert ran.returncode == 0
-    assert verdict.scenario == "go-httpbin-rolling-restart"
     outcomes = verdict.counts.outcomes
     assert outcomes.ok >= 500 and outcomes.ok == sum(verdict.counts.by_status_class.values())
     for name in ("no_5xx", "no_connection_errors", "all_completed", "rollout_completed", "disruption_observed"):
@@ -66,3 +87,41 @@ def test_init_writes_a_scenario_for_go_httpbin_that_runs_and_passes(cluster: Clu
     # Every old pod was replaced by the restart, and each mode of traffic ran through it.
     assert len(verdict.facts.old_pods) == 3
     assert set(verdict.counts.by_conn) == {"keep-alive", "new"}
+    return verdict
+
+
+def test_init_writes_a_scenario_for_go_httpbin_that_runs_and_passes(cluster: ClusterRecord, built: str,
+                                                                    scenario: Path, runs_dir: Path) -> None:
+    loaded = load_scenario(scenario)
+    assert (loaded.target.image, loaded.target.service, loaded.target.port) == (IMAGE, "go-httpbin", 8080)
+    assert loaded.manifests_dir() == (EXAMPLE / "manifests").resolve()
+    service = yaml.safe_load((EXAMPLE / "manifests" / "service.yaml").read_text())
+    assert service["spec"]["type"] == "ClusterIP" and service["spec"]["ports"][0]["port"] == 8080
+
+    valid = harness("validate", str(scenario), cwd=scenario.parent)
+    assert valid.returncode == 0 and f"{scenario}: OK" in valid.stdout, valid.stdout + valid.stderr
+
+    ran, run_dir = run(scenario, cluster, runs_dir / "init")
+    verdict = assert_passed_through_the_restart(ran, run_dir)
+    versions = versions_of(run_dir)
+    assert verdict.scenario == "go-httpbin-rolling-restart"
+    # The image was in the local engine only: the run loaded it, and the id is the one just built.
+    assert versions["images"][IMAGE] == {"how": "loaded", "id": built}, versions.get("images")
+    assert (versions["service"], versions["exposed_through"]) == ("go-httpbin:8080", "rh-expose-go-httpbin")
+
+
+def test_the_scenario_with_real_request_paths_of_go_httpbin_passes_on_each(cluster: ClusterRecord, scenario: Path,
+                                                                           runs_dir: Path) -> None:
+    data = yaml.safe_load(scenario.read_text())
+    data["target"]["paths"] = ["/get", f"/bytes/{BYTES}"]
+    paths = scenario.with_name("go-httpbin-paths.yaml")
+    paths.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    ran, run_dir = run(paths, cluster, runs_dir / "init-paths")
+    assert_passed_through_the_restart(ran, run_dir)
+    assert versions_of(run_dir)["images"][IMAGE]["how"] == "loaded"
+    # Requests alternate between the paths: /bytes/64 answers 64 bytes, /get its JSON echo (longer).
+    sizes = [r.bytes for r in read_requests(run_dir / REQUESTS_FILE) if r.ok]
+    exact = sum(1 for size in sizes if size == BYTES)
+    assert 0.3 * len(sizes) < exact < 0.7 * len(sizes), (exact, len(sizes))
+    assert all(size > BYTES for size in sizes if size != BYTES)

@@ -54,10 +54,11 @@ def deployment(name: str = "web", *, kind: str = "Deployment", image: str | None
                      "template": {"metadata": {"labels": pod_labels}, "spec": {"containers": [spec]}}}}
 
 
-def service(name: str = "web", *, selector: dict[str, str] | None = None, kind: str = "NodePort",
-            ports: list[dict[str, Any]] | None = None) -> K8sObject:
-    default = [{"name": "http", "port": 80, "targetPort": "http", **({"nodePort": 30080} if kind != "ClusterIP"
-                                                                     else {})}]
+def service(name: str = "web", *, selector: dict[str, str] | None = None, kind: str = "ClusterIP",
+            ports: list[dict[str, Any]] | None = None, node_port: int | None = None) -> K8sObject:
+    """A Service as users ship one: ClusterIP on port 8080 to the container port named http."""
+    default = [{"name": "http", "port": 8080, "targetPort": "http",
+                **({"nodePort": node_port} if node_port is not None else {})}]
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
             "spec": {"type": kind, "selector": selector or {"app": "web"}, "ports": ports if ports is not None
                      else default}}
@@ -71,6 +72,11 @@ def text_of(plan: InitPlan, manifests: str = "manifests") -> str:
     return scenario_text(plan, manifests)
 
 
+def words(text: str) -> str:
+    """The text's words in one line: a comment too long for its field's line is wrapped above it."""
+    return " ".join(text.replace("#", " ").split())
+
+
 # Plans from real manifests
 
 
@@ -78,18 +84,24 @@ def test_the_sample_service_manifests_plan_a_run_of_the_sample_image_through_its
     plan = plan_init(read_source(detect_source(SAMPLE)), detect_source(SAMPLE))
     assert (plan.workload, plan.container, plan.service) == ("sample-service", "sample-service", "sample-service")
     assert plan.image == "sample" and plan.image_from == "sample"  # the harness builds and loads it
-    assert plan.port.port == 80 and plan.port.node_port == 30080 and plan.reachable
+    assert plan.port.port == 80 and plan.port.node_port == 30080 and plan.port_key == 80
+    assert plan.exposed_through == "sample-service"  # its own nodePort 30080: nothing added
     assert plan.objects is None and plan.notes == ()  # the directory serves as it stands
     assert plan.replicas == 3 and plan.name == "sample-service-rolling-restart"
 
 
-def test_the_example_plans_its_own_image_and_says_the_harness_does_not_load_it() -> None:
+def test_the_example_is_exposed_by_the_harness_and_its_image_loaded_when_local() -> None:
     source = detect_source(EXAMPLE / "manifests")
     plan = plan_init(read_source(source), source)
     assert plan.image == "rollout-harness-examples/go-httpbin:v2.26.0" and plan.image_from == "manifest"
-    assert plan.reachable and plan.objects is None and plan.port.target_port == "http"
-    assert len(plan.notes) == 1
-    assert "kind load docker-image rollout-harness-examples/go-httpbin:v2.26.0" in plan.notes[0]
+    assert (plan.service, plan.service_type, plan.port.port, plan.port.target_port) == (
+        "go-httpbin", "ClusterIP", 8080, "http")
+    assert plan.exposed_through == "rh-expose-go-httpbin" and plan.objects is None
+    assert plan.notes == (
+        "the harness exposes Service go-httpbin port 8080 on its cluster through its own NodePort Service "
+        "rh-expose-go-httpbin",
+        "image rollout-harness-examples/go-httpbin:v2.26.0 is loaded from the local Docker engine when there; else "
+        "the cluster's nodes must pull it, which a run checks before it deploys")
 
 
 def test_a_given_image_replaces_the_manifests_one() -> None:
@@ -118,45 +130,56 @@ def test_several_deployments_picked_by_workload_get_a_manifests_directory_of_the
     assert [o["kind"] for o in written] == ["Deployment", "Service", "ConfigMap"]
 
 
-def test_a_service_picked_among_several_is_the_only_one_left_selecting_the_pods() -> None:
+def test_a_service_picked_among_several_is_written_and_the_others_stay_in_the_manifests(tmp_path: Path) -> None:
     objects = [deployment(), service("web"), service("web-admin")]
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ManifestError) as err:
         plan_init(objects, HERE)
-    assert "2 Services select the pods of Deployment/web (web, web-admin)" in err.value.problem
-    assert "--service" in err.value.fix
+    assert "2 Services select the pods of Deployment/web: web, web-admin" in err.value.problem
+    assert "set target.service" in err.value.fix and "--service NAME writes target.service" in err.value.fix
     plan = plan_init(objects, HERE, service="web-admin")
-    assert plan.service == "web-admin" and plan.left_out == ("Service/web",)
-    assert plan.objects is not None and [o["metadata"]["name"] for o in plan.objects if o["kind"] == "Service"] == [
-        "web-admin"]
+    # A run picks by target.service too: the directory is applied as the team ships it.
+    assert plan.service == "web-admin" and plan.left_out == () and plan.objects is None
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "all.yaml").write_text(yaml.safe_dump_all(objects))
+    result = init_scenario(tmp_path / "deploy", out=tmp_path / "s.yaml", service="web-admin")
+    scenario = validate_scenario_file(result.scenario)
+    assert (scenario.target.service, scenario.target.port) == ("web-admin", 8080)
 
 
-def test_a_port_is_picked_by_number_or_name_among_several() -> None:
-    ports = [{"name": "admin", "port": 9090, "targetPort": 9090},
-             {"name": "http", "port": 80, "targetPort": "http", "nodePort": 30080}]
+def test_a_port_is_picked_by_number_or_name_among_several_and_written_as_given() -> None:
+    ports = [{"name": "admin", "port": 9090, "targetPort": 9090}, {"name": "http", "port": 8080, "targetPort": "http"}]
     objects = [deployment(), service(ports=ports)]
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ManifestError) as err:
         plan_init(objects, HERE)
-    assert "has 2 ports (9090 (name admin, targetPort 9090); 80 (name http, targetPort http, nodePort 30080))" in (
-        err.value.problem)
-    assert "--port" in err.value.fix
+    assert "Service web has 2 ports: 9090 (admin), 8080 (http)" in err.value.problem
+    assert "--port NUMBER (or its name) writes target.port" in err.value.fix
     by_name = plan_init(objects, HERE, port="http")
-    by_number = plan_init(objects, HERE, port="80")
-    assert by_name.port == by_number.port and by_name.port.node_port == 30080 and by_name.reachable
-    admin = plan_init(objects, HERE, port="admin")
-    assert not admin.reachable and any("no nodePort" in n for n in admin.notes)
+    by_number = plan_init(objects, HERE, port="8080")
+    assert by_name.port == by_number.port and by_name.port.target_port == "http"
+    assert (by_name.port_key, by_number.port_key) == ("http", 8080)
+    assert parse_scenario(yaml.safe_load(text_of(by_name)), "x.yaml").target.port == "http"
+    assert parse_scenario(yaml.safe_load(text_of(by_number)), "x.yaml").target.port == 8080
 
 
-def test_the_chosen_port_is_reachable_only_when_it_is_the_first_with_nodeport_30080() -> None:
+def test_a_service_with_nodeport_30080_on_the_chosen_port_is_its_own_way_in() -> None:
     ports = [{"name": "metrics", "port": 9090, "nodePort": 31000}, {"name": "http", "port": 80, "nodePort": 30080}]
-    plan = plan_init([deployment(), service(ports=ports)], HERE, port="http")
-    assert not plan.reachable  # a run sends traffic to the first nodePort, 31000 here
+    objects = [deployment(), service(kind="NodePort", ports=ports)]
+    plan = plan_init(objects, HERE, port="http")
+    assert plan.exposed_through == "web" and not any("exposes" in n for n in plan.notes)
+    assert "its nodePort 30080 is the one the harness's cluster publishes on the host" in words(text_of(plan))
+    # Traffic for the metrics port cannot get its own nodePort 30080 while the http port holds it.
+    metrics = plan_init(objects, HERE, port="metrics")
+    assert metrics.exposed_through is None
+    assert "is claimed elsewhere in the manifests" in words(text_of(metrics))
 
 
-def test_a_clusterip_service_is_written_with_a_note_and_a_comment_naming_nodeport_30080() -> None:
-    plan = plan_init([deployment(), service(kind="ClusterIP")], HERE)
-    assert not plan.reachable and plan.service_type == "ClusterIP"
-    assert any("NodePort 30080" in note and "harness validate" in note for note in plan.notes)
-    assert "# NOTE: a run sends its traffic to NodePort 30080" in text_of(plan)
+def test_a_clusterip_service_is_exposed_through_a_nodeport_service_of_the_harness() -> None:
+    plan = plan_init([deployment(), service()], HERE)
+    assert plan.service_type == "ClusterIP" and plan.exposed_through == "rh-expose-web"
+    assert any(n.startswith("the harness exposes Service web port 8080 on its cluster through its own NodePort "
+                            "Service rh-expose-web") for n in plan.notes)
+    text = text_of(plan)
+    assert "NOTE" not in text and "own NodePort Service rh-expose-web" in words(text)
 
 
 def test_a_namespace_in_the_manifests_is_removed_from_a_copy_and_the_source_is_left_alone() -> None:
@@ -172,9 +195,17 @@ def test_a_namespace_in_the_manifests_is_removed_from_a_copy_and_the_source_is_l
 def test_notes_name_a_target_port_no_container_declares_and_an_image_pulled_on_every_start() -> None:
     plan = plan_init([deployment(ports=[], image="team/web:latest"), service()], HERE)
     assert any("targets the port named 'http'" in n for n in plan.notes)
-    assert any("pulls its image on every start" in n for n in plan.notes)
+    assert any("pulls its image on every start" in n and "a loaded local image is not used" in n for n in plan.notes)
     pinned = plan_init([deployment(imagePullPolicy="IfNotPresent"), service()], HERE)
     assert not any("every start" in n or "targets the port" in n for n in pinned.notes)
+
+
+def test_the_image_note_names_every_image_of_the_pod_template() -> None:
+    web = deployment()
+    web["spec"]["template"]["spec"]["initContainers"] = [{"name": "migrate", "image": "team/migrate:7"}]
+    plan = plan_init([web, service()], HERE, image="team/web:2.0")
+    assert any(n.startswith("images team/web:2.0, team/migrate:7 are loaded from the local Docker engine")
+               for n in plan.notes), plan.notes
 
 
 @pytest.mark.parametrize(("objects", "options", "error", "problem", "fix"), [
@@ -188,11 +219,13 @@ def test_notes_name_a_target_port_no_container_declares_and_an_image_pulled_on_e
     ([deployment(), deployment("web", kind="StatefulSet")], {"workload": "web"}, ConfigError,
      "names several workloads: Deployment/web, StatefulSet/web", "Kind/NAME"),
     ([deployment(), service(selector={"app": "other"})], {}, ManifestError,
-     "no Service in the manifests selects the pods of Deployment/web", "spec.selector"),
-    ([deployment(), service()], {"service": "api"}, ConfigError,
-     "--service 'api' is not a Service selecting the pods of Deployment/web (those are: web)", "--service"),
-    ([deployment(), service(ports=[])], {}, ManifestError, "Service/web declares no port", "port: 80"),
-    ([deployment(), service()], {"port": "8443"}, ConfigError, "--port '8443' is not a port of Service/web", "--port"),
+     "no Service selects the pods of Deployment/web", "spec.selector"),
+    ([deployment(), service()], {"service": "api"}, ManifestError,
+     "target.service api is not among the manifests of Deployment/web",
+     "set target.service to one of: web; for harness init, --service NAME writes target.service"),
+    ([deployment(), service(ports=[])], {}, ManifestError, "Service web has no ports", "add the port"),
+    ([deployment(), service()], {"port": "8443"}, ManifestError,
+     "target.port 8443 is not a port of Service web (its ports: 8080 (http))", "--port NUMBER"),
     ([deployment(image=None), service()], {}, ManifestError, "container web names no image", "--image"),
     ([{**deployment(), "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": []}}}},
       service()], {}, ManifestError, "Deployment/web has no named container", "container"),
@@ -222,8 +255,8 @@ def test_the_text_round_trips_into_the_plan_and_the_defaults_it_states() -> None
     plan = plan_init([deployment(), service()], HERE)
     scenario = parse_scenario(yaml.safe_load(text_of(plan, "../deploy")), "x.yaml")
     assert scenario.name == "web-rolling-restart" and scenario.expect == "pass"
-    assert (scenario.target.manifests, scenario.target.image, scenario.target.service) == (
-        "../deploy", "team/web:1.2.3", "web")
+    assert (scenario.target.manifests, scenario.target.image, scenario.target.service, scenario.target.port) == (
+        "../deploy", "team/web:1.2.3", "web", 8080)
     assert [s.action for s in scenario.steps] == ["rollout-restart"]
     assert scenario.traffic.rate == 100 and scenario.traffic.connection_modes == ["keep-alive", "new"]
     assert scenario.gates.min_requests == 500
@@ -421,17 +454,24 @@ def test_the_command_writes_a_scenario_that_validates(tmp_path: Path) -> None:
                                  "--name", "example"])
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output and "it validates; run it with: harness run" in result.output
-    assert "kind load docker-image" in result.output
+    assert "own NodePort Service rh-expose-go-httpbin" in result.output
+    assert "loaded from the local Docker engine when there" in result.output and "kind load" not in result.output
     assert load_scenario(out).name == "example"
 
 
 def test_the_command_says_when_the_scenario_does_not_validate_yet(tmp_path: Path) -> None:
+    # Traffic is meant for the ClusterIP Service, while another one holds the node port the harness's
+    # cluster publishes: the file is written, and the answer names what to change.
+    legacy = service("web-legacy", kind="NodePort", node_port=30080)
     (tmp_path / "deploy").mkdir()
-    (tmp_path / "deploy" / "all.yaml").write_text(yaml.safe_dump_all([deployment(), service(kind="ClusterIP")]))
-    result = runner.invoke(app, ["init", "--manifests", str(tmp_path / "deploy"), "--out", str(tmp_path / "s.yaml")])
+    (tmp_path / "deploy" / "all.yaml").write_text(yaml.safe_dump_all([deployment(), service(), legacy]))
+    result = runner.invoke(app, ["init", "--manifests", str(tmp_path / "deploy"), "--out", str(tmp_path / "s.yaml"),
+                                 "--service", "web"])
     assert result.exit_code == 1, result.output
-    assert "it does not validate yet" in result.output and "nodePort 30080" in result.output
-    assert (tmp_path / "s.yaml").exists()
+    assert "it does not validate yet" in result.output
+    assert "Service/web-legacy claims nodePort 30080" in result.output
+    assert "drop the fixed nodePort from Service/web-legacy, or set target.service to it" in result.output
+    assert "is claimed elsewhere in the manifests" in words((tmp_path / "s.yaml").read_text())
 
 
 def test_the_command_refuses_ambiguity_with_exit_code_2_and_no_file(tmp_path: Path) -> None:
@@ -439,5 +479,6 @@ def test_the_command_refuses_ambiguity_with_exit_code_2_and_no_file(tmp_path: Pa
     (tmp_path / "deploy" / "all.yaml").write_text(yaml.safe_dump_all([deployment(), service("a"), service("b")]))
     result = runner.invoke(app, ["init", "--manifests", str(tmp_path / "deploy"), "--out", str(tmp_path / "s.yaml")])
     assert result.exit_code == 2
-    assert "(a, b)" in result.output and "--service" in result.output and "Traceback" not in result.output
+    assert "2 Services select the pods of Deployment/web: a, b" in result.output
+    assert "--service NAME" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "s.yaml").exists()
