@@ -1,8 +1,10 @@
 """The verdicts that matter, on a real cluster under real traffic, each on repeated runs.
 
 A graceful service passes a rolling restart and carries no diagnosis; each known-bad shutdown fails
-with failed requests counted, and the diagnosis puts at least 95 % of them down to the mechanism that
-shutdown has. A verdict or a mechanism that changes between runs is a bug of the harness.
+with failed requests counted, its main mechanism leads the diagnosis, and at least 95 % of the failed
+requests are put down to the mechanisms that shutdown really has (a process that exits at once on
+SIGTERM refuses new connections while still an endpoint and also resets its kept-alive ones). A
+verdict or a main mechanism that changes between runs is a bug of the harness.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ CASES: list[tuple[str, GateStatus, Mechanism | None]] = [
     ("slow-requests-polite", GateStatus.PASS, None),
 ]
 RIGHT_SHARE = 0.95
+# Besides the main one, what each fault also does to some requests.
+ALSO: dict[str, set[Mechanism]] = {
+    "naive-rolling-restart": {Mechanism.KEEPALIVE_CLOSED_AT_SHUTDOWN},
+    "naive-no-drain": {Mechanism.KEEPALIVE_CLOSED_AT_SHUTDOWN},
+}
 
 
 @pytest.mark.parametrize("attempt", range(1, REPEAT + 1), ids=lambda a: f"run{a}")
@@ -54,7 +61,8 @@ def test_verdict_holds(cluster: ClusterRecord, runs_dir: Path, name: str, expect
         diagnosis = verdict.diagnosis
         assert diagnosis is not None, "a FAIL must say why"
         assert diagnosis.failed == counts.outcomes.failed()
-        right = sum(f.count for f in diagnosis.findings if f.mechanism is mechanism)
+        allowed = {mechanism, *ALSO.get(name, set())}
+        right = sum(f.count for f in diagnosis.findings if f.mechanism in allowed)
         seen = {f.mechanism.value: f.count for f in diagnosis.findings}
         assert right >= RIGHT_SHARE * diagnosis.diagnosed, f"{name} run {attempt}: {seen}"
         top = diagnosis.findings[0]
