@@ -8,7 +8,10 @@ process and RUSAGE_CHILDREN for its worker processes (the largest one), whole pr
 interpreter and imports, not just Python allocations. The total counts the largest worker once per
 worker, an upper bound.
 
-    .venv/bin/python benchmarks/judge_bench.py [--records N] [--workers N] [--keep DIR]
+    .venv/bin/python benchmarks/judge_bench.py [--records N] [--workers N] [--keep DIR] [--json-only]
+
+``--json-only`` reads every line with json and takes the digest line by line, as judging did before
+its fast paths, for a comparison on the same machine.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from harness.verdict import (  # noqa: E402
     judge_run_dir,
     write_run_record,
 )
-from harness.verdict.summary import default_workers  # noqa: E402
+from harness.verdict.summary import JSON_ONLY_ENV, default_workers  # noqa: E402
 
 TARGET_SECONDS = 10.0
 TARGET_MB = 300.0
@@ -203,6 +206,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, help="write the run here and keep it")
     parser.add_argument("--workers", type=int, help="processes reading requests.jsonl (default: automatic)")
+    parser.add_argument("--json-only", action="store_true", help="judge without the fast paths, as before them")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -221,7 +225,8 @@ def main() -> int:
         command = [sys.executable, __file__, "--child", str(directory)]
         if args.workers:
             command += ["--workers", str(args.workers)]
-        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        env = {**os.environ, JSON_ONLY_ENV: "1"} if args.json_only else None
+        proc = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
         wall = time.perf_counter() - wall
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
@@ -229,7 +234,8 @@ def main() -> int:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
 
     print(f"python {platform.python_version()} on {platform.machine()}, {_cpu_model()}, {os.cpu_count()} CPUs")
-    print(f"judge_run_dir: {result['seconds']:.2f}s wall with {result['workers']} process(es), "
+    mode = " (json only)" if args.json_only else ""
+    print(f"judge_run_dir{mode}: {result['seconds']:.2f}s wall with {result['workers']} process(es), "
           f"{result['cpu_s']:.2f}s CPU in all of them (judging process wall {wall:.2f}s incl. start-up)")
     print(f"peak RSS: judging process {result['peak_mb']:.0f} MB, largest worker {result['worker_peak_mb']:.0f} MB, "
           f"total at most {result['total_mb']:.0f} MB")
