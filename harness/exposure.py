@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.errors import ManifestError
 from harness.manifests import K8sObject, object_ref
-from harness.manifests.render import pod_labels, selector_matches
+from harness.manifests.render import _dict, _list, selecting_services
 
 __all__ = ["EXPOSE_PREFIX", "Exposure", "ServicePort", "choose_service", "exposure_for"]
 
@@ -46,29 +46,12 @@ class Exposure:
     added: K8sObject | None
 
 
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _ports(service: Mapping[str, Any]) -> list[dict[str, Any]]:
-    ports = _dict(service.get("spec")).get("ports")
-    return [p for p in ports if isinstance(p, dict)] if isinstance(ports, list) else []
+    return [p for p in _list(_dict(service.get("spec")).get("ports")) if isinstance(p, dict)]
 
 
 def _name(obj: Mapping[str, Any]) -> str:
     return str(_dict(obj.get("metadata")).get("name") or "")
-
-
-def selecting_services(objects: Sequence[K8sObject], workload: K8sObject) -> list[K8sObject]:
-    labels = pod_labels(workload)
-    found = []
-    for obj in objects:
-        if obj.get("kind") != "Service":
-            continue
-        selector = _dict(_dict(obj.get("spec")).get("selector"))
-        if selector and selector_matches({"matchLabels": selector}, labels):
-            found.append(obj)
-    return found
 
 
 def choose_service(objects: Sequence[K8sObject], workload: K8sObject, *, service: str | None = None,

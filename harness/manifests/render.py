@@ -115,14 +115,21 @@ def find_workload(objects: Sequence[K8sObject]) -> tuple[K8sObject, K8sObject | 
             "keep one Deployment per variant directory and put the others in a directory of their own",
         )
     deployment = deployments[0]
-    labels = pod_labels(deployment)
+    services = selecting_services(objects, deployment)
+    return deployment, services[0] if services else None
+
+
+def selecting_services(objects: Sequence[K8sObject], workload: Mapping[str, Any]) -> list[K8sObject]:
+    """Every Service whose selector picks the pods of ``workload``, in the order given."""
+    labels = pod_labels(workload)
+    found = []
     for obj in objects:
         if obj.get("kind") != "Service":
             continue
         selector = _dict(_dict(obj.get("spec")).get("selector"))
         if selector and selector_matches({"matchLabels": selector}, labels):
-            return deployment, obj
-    return deployment, None
+            found.append(obj)
+    return found
 
 
 def node_port(service: Mapping[str, Any]) -> int | None:
