@@ -13,10 +13,10 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from harness.errors import WorkloadError
 from harness.manifests import K8sObject
+from harness.manifests.render import _list, _pod_spec
 
 __all__ = ["ImagePlacement", "place_images", "pod_images"]
 
@@ -37,12 +37,9 @@ def pod_images(objects: Sequence[K8sObject]) -> list[str]:
     """Every image of the workload objects' pod templates (containers and init containers), in order."""
     found: list[str] = []
     for obj in objects:
-        template = ((obj.get("spec") or {}).get("template") or {}) if isinstance(obj.get("spec"), dict) else {}
-        spec: Any = template.get("spec") if isinstance(template, dict) else None
-        if not isinstance(spec, dict):
-            continue
+        spec = _pod_spec(obj)
         for key in ("initContainers", "containers"):
-            for container in spec.get(key) or []:
+            for container in _list(spec.get(key)):
                 image = container.get("image") if isinstance(container, dict) else None
                 if isinstance(image, str) and image and image not in found:
                     found.append(image)
