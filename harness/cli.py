@@ -425,7 +425,7 @@ def fix_check(
     """
 
     def go() -> int:
-        from harness.fixcheck import FixResult, load_failed_run, plan_fix, write_fix_check
+        from harness.fixcheck import FixResult, failed_count, load_failed_run, plan_fix, write_fix_check
         from harness.overrides import apply_overrides
 
         scenario, before = load_failed_run(run_dir)
@@ -444,8 +444,7 @@ def fix_check(
         result = run_scenario(fixed, RunOptions(out_dir=out, context=context, kubeconfig=kubeconfig))
         outcome = FixResult(before=before, after=result.verdict, plan=plan)
         path = write_fix_check(result.run_dir, outcome)
-        after_failed = result.verdict.counts.outcomes.failed(allow_4xx=result.verdict.config.allow_4xx)
-        before_failed = before.counts.outcomes.failed(allow_4xx=before.config.allow_4xx)
+        after_failed, before_failed = failed_count(result.verdict), failed_count(before)
         for change in outcome.changes():
             console.print("  " + escape(change.describe()))
         if outcome.fixed:

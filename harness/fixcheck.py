@@ -18,7 +18,7 @@ from harness.files import write_atomic
 from harness.scenario import Scenario
 from harness.verdict.model import GateStatus, Verdict
 
-__all__ = ["FIX_CHECK_FILE", "FixPlan", "FixResult", "MechanismChange", "load_failed_run", "plan_fix",
+__all__ = ["FIX_CHECK_FILE", "FixPlan", "FixResult", "MechanismChange", "failed_count", "load_failed_run", "plan_fix",
            "summarize_fix"]
 
 FIX_CHECK_FILE = "fix-check.json"
@@ -120,14 +120,14 @@ def plan_fix(diagnosis: Diagnosis | None) -> FixPlan:
     return plan
 
 
-def _failed(verdict: Verdict) -> int:
+def failed_count(verdict: Verdict) -> int:
     return verdict.counts.outcomes.failed(allow_4xx=verdict.config.allow_4xx)
 
 
 def summarize_fix(result: FixResult) -> dict[str, object]:
     """What fix-check.json holds: the overrides, and the run before and after."""
     def side(v: Verdict) -> dict[str, object]:
-        return {"run_id": v.run_id, "outcome": v.outcome.value, "failed": _failed(v), "requests": v.counts.total,
+        return {"run_id": v.run_id, "outcome": v.outcome.value, "failed": failed_count(v), "requests": v.counts.total,
                 "mechanisms": _mechanisms(v)}
 
     return {
