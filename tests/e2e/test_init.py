@@ -71,18 +71,36 @@ def versions_of(run_dir: Path) -> dict[str, Any]:
     return versions
 
 
-def assert_passed_through_the_restart(ran: subprocess.CompletedProcess[str], run_dir: Path) -> Verdict:
+# go-httpbin stops with http.Server.Shutdown, which closes every idle kept-alive connection at once:
+# a request a client has just sent on one of them meets the close and is reset, before any byte of its
+# answer (the race every HTTP/1.1 server without `Connection: close` at shutdown has). That loss is
+# real and the verdict counts it; it is rare, and a client that retries idempotent requests hides it.
+RACE_SHARE = 0.005  # at most this share of the requests may be lost that way
+
+
+def assert_no_loss_but_the_keepalive_race(ran: subprocess.CompletedProcess[str], run_dir: Path) -> Verdict:
+    """The run passed, or failed only through go-httpbin's keep-alive close at shutdown, diagnosed as
+    such for every failure, on reused connections before any answer byte."""
     verdict = read_result_json(run_dir)
     gates = {g.name: (g.status, g.reason) for g in verdict.gates}
-    # go-httpbin stops with http.Server.Shutdown and the manifests sleep in preStop while its endpoint
-    # goes: a rolling restart of its three pods loses nothing.
-    assert verdict.outcome is GateStatus.PASS, (verdict.outcome, gates, verdict.counts.outcomes)
-    assert ran.returncode == 0
     outcomes = verdict.counts.outcomes
+    if verdict.outcome is GateStatus.FAIL:
+        diagnosis = verdict.diagnosis
+        assert diagnosis is not None, gates
+        found = {f.mechanism.value: (f.count, f.retry_hidden) for f in diagnosis.findings}
+        assert set(found) == {"keepalive-closed-at-shutdown"}, (found, diagnosis.attribution)
+        count, hidden = found["keepalive-closed-at-shutdown"]
+        assert count == hidden == diagnosis.failed == outcomes.connection_errors, (found, outcomes)
+        assert diagnosis.failed <= RACE_SHARE * outcomes.total, (diagnosis.failed, outcomes.total)
+        assert ran.returncode == 1
+        assert [name for name, (status, _) in gates.items() if status is GateStatus.FAIL] == ["no_connection_errors"]
+    else:
+        assert verdict.outcome is GateStatus.PASS, (verdict.outcome, gates, outcomes)
+        assert ran.returncode == 0
+        assert f"none of {outcomes.ok} requests failed on the connection" in gates["no_connection_errors"][1]
     assert outcomes.ok >= 500 and outcomes.ok == sum(verdict.counts.by_status_class.values())
-    for name in ("no_5xx", "no_connection_errors", "all_completed", "rollout_completed", "disruption_observed"):
+    for name in ("no_5xx", "all_completed", "rollout_completed", "disruption_observed"):
         assert gates[name][0] is GateStatus.PASS, (name, gates[name])
-    assert f"none of {outcomes.ok} requests failed on the connection" in gates["no_connection_errors"][1]
     assert "3 of 3 old pods replaced" in gates["disruption_observed"][1]
     # Every old pod was replaced by the restart, and each mode of traffic ran through it.
     assert len(verdict.facts.old_pods) == 3
@@ -102,7 +120,7 @@ def test_init_writes_a_scenario_for_go_httpbin_that_runs_and_passes(cluster: Clu
     assert valid.returncode == 0 and f"{scenario}: OK" in valid.stdout, valid.stdout + valid.stderr
 
     ran, run_dir = run(scenario, cluster, runs_dir / "init")
-    verdict = assert_passed_through_the_restart(ran, run_dir)
+    verdict = assert_no_loss_but_the_keepalive_race(ran, run_dir)
     versions = versions_of(run_dir)
     assert verdict.scenario == "go-httpbin-rolling-restart"
     # The image was in the local engine only: the run loaded it, and the id is the one just built.
@@ -118,7 +136,7 @@ def test_the_scenario_with_real_request_paths_of_go_httpbin_passes_on_each(clust
     paths.write_text(yaml.safe_dump(data, sort_keys=False))
 
     ran, run_dir = run(paths, cluster, runs_dir / "init-paths")
-    assert_passed_through_the_restart(ran, run_dir)
+    assert_no_loss_but_the_keepalive_race(ran, run_dir)
     assert versions_of(run_dir)["images"][IMAGE]["how"] == "loaded"
     # Requests alternate between the paths: /bytes/64 answers 64 bytes, /get its JSON echo (longer).
     sizes = [r.bytes for r in read_requests(run_dir / REQUESTS_FILE) if r.ok]

@@ -3,6 +3,7 @@ write it, and the cases where the evidence is missing or points two ways (unexpl
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -118,6 +119,32 @@ def test_a_kept_alive_connection_reset_by_the_terminating_pod() -> None:
     assert diagnosis.retry_hidden == 1  # reused, broke before any byte of the answer
     settings = [r.setting for r in diagnosis.findings[0].recommendations]
     assert "SIGTERM handling" in settings  # exit 143 within a second of SIGTERM
+
+
+def test_a_kept_alive_connection_of_unknown_pod_goes_to_the_one_pod_stopping_when_it_broke() -> None:
+    # No X-Pod: the reset at SIGTERM (+10 s) can only be the old pod's, the one stopping then.
+    record = fail(10.05, ErrorKind.RESET, conn=ConnectionMode.KEEP_ALIVE, served=3, stage="wait")
+    diagnosis = run([record], base())
+    assert only(diagnosis) is Mechanism.KEEPALIVE_CLOSED_AT_SHUTDOWN
+    assert diagnosis.findings[0].pods == [OLD] and diagnosis.retry_hidden == 1
+    assert "1 by timing" in diagnosis.attribution and "(1 of them to exactly one pod)" in diagnosis.attribution
+
+
+def test_a_kept_alive_connection_of_unknown_pod_with_two_pods_stopping_is_unexplained() -> None:
+    other = "web-old-2"
+    twin = [replace(e, name=other, data={**e.data, "name": other})
+            for e in base() if e.kind is TimelineKind.POD and e.name == OLD]
+    slices = [endpoints(-5.0, (OLD, True), (other, True)), endpoints(11.0, (NEW, True))]
+    timeline = [e for e in base() if e.kind is not TimelineKind.ENDPOINTS] + twin + slices + [killing(10.0, other)]
+    record = fail(10.05, ErrorKind.RESET, conn=ConnectionMode.KEEP_ALIVE, served=3, stage="wait")
+    diagnosis = run([record], timeline)
+    assert only(diagnosis) is Mechanism.UNEXPLAINED
+    assert set(diagnosis.findings[0].pods) >= {OLD, other}
+
+
+def test_a_kept_alive_connection_of_unknown_pod_broken_while_no_pod_stops_is_not_put_down_to_one() -> None:
+    record = fail(5.0, ErrorKind.RESET, conn=ConnectionMode.KEEP_ALIVE, served=3, stage="wait")
+    assert only(run([record], base())) is Mechanism.UNEXPLAINED
 
 
 def test_a_reset_in_flight_after_the_answer_began_is_not_hidden_by_a_retrying_client() -> None:
