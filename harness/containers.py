@@ -30,6 +30,7 @@ __all__ = ["ContainerWatch", "GoneFact", "running_pods_on"]
 log = get_logger(__name__)
 
 POLL_S = 0.5
+UID_PREFIX = "uid:"
 GoneHow = Literal["runtime", "grace-bound", "unknown"]
 
 
@@ -42,11 +43,12 @@ class GoneFact:
     grace_s: float | None
     containers_gone_m: float | None = None
     how: GoneHow = "unknown"
+    uid: str | None = None  # the pod's UID: a StatefulSet's new pod reuses the name
 
 
 def running_pods_on(node: str, namespace: str, timeout_s: float = 10.0) -> set[str] | None:
-    """Pods of ``namespace`` with a running container on kind node ``node``; None if the runtime
-    cannot be asked (then nothing is concluded)."""
+    """Pods of ``namespace`` with a running container on kind node ``node``, by name and as
+    ``uid:<UID>``; None if the runtime cannot be asked (then nothing is concluded)."""
     try:
         proc = subprocess.run(["docker", "exec", node, "crictl", "ps", "--state", "running", "-o", "json"],
                               capture_output=True, timeout=timeout_s, check=False)
@@ -63,6 +65,8 @@ def running_pods_on(node: str, namespace: str, timeout_s: float = 10.0) -> set[s
         labels = container.get("labels") or {}
         if labels.get("io.kubernetes.pod.namespace") == namespace:
             pods.add(str(labels.get("io.kubernetes.pod.name")))
+            if labels.get("io.kubernetes.pod.uid"):
+                pods.add(f"{UID_PREFIX}{labels['io.kubernetes.pod.uid']}")
     return pods
 
 
@@ -122,8 +126,9 @@ class ContainerWatch:
         with self._lock:
             fact = self.pods.get(event.name)
             if fact is None:
+                uid = data.get("uid")
                 self.pods[event.name] = GoneFact(node=self._nodes.get(event.name), deleted_m=event.m,
-                                                 grace_s=_grace(data))
+                                                 grace_s=_grace(data), uid=uid if isinstance(uid, str) else None)
             else:
                 fact.node = fact.node or self._nodes.get(event.name)
                 fact.grace_s = fact.grace_s if fact.grace_s is not None else _grace(data)
@@ -149,18 +154,22 @@ class ContainerWatch:
             running = self._ask(node, self.namespace)
             if running is None:
                 continue
+            by_uid = any(entry.startswith(UID_PREFIX) for entry in running)
             for name in names:
-                if name not in running:
+                uid = pending[name].uid
+                # By UID when the runtime names them: a new pod of the same name is not the old one.
+                if (f"{UID_PREFIX}{uid}" not in running) if by_uid and uid else name not in running:
                     # Gone at some instant since the previous poll: this poll's time bounds it above.
                     pending[name].containers_gone_m, pending[name].how = now, "runtime"
 
     def all_gone(self) -> bool:
-        with self._lock:
-            return all(f.containers_gone_m is not None for f in self.pods.values())
+        return not self.pending()
 
     def pending(self) -> list[str]:
+        """Pods whose containers may still run; a grace bound lies in the future until it has passed."""
+        now = time.monotonic()
         with self._lock:
-            return sorted(n for n, f in self.pods.items() if f.containers_gone_m is None)
+            return sorted(n for n, f in self.pods.items() if f.containers_gone_m is None or f.containers_gone_m > now)
 
     def facts(self) -> dict[str, GoneFact]:
         with self._lock:

@@ -22,9 +22,11 @@ __all__ = [
     "ManifestError",
     "NodeImageBuildError",
     "ObserverError",
+    "PermissionMissingError",
     "PrerequisiteMissingError",
     "RolloutError",
     "ScenarioError",
+    "ScopeError",
     "TrafficError",
     "WorkloadError",
 ]
@@ -54,6 +56,10 @@ class ScenarioError(ConfigError):
 
 class ManifestError(ConfigError):
     """A manifest directory is unreadable or malformed."""
+
+
+class ScopeError(ManifestError):
+    """The manifests hold objects a run would not confine to its namespace or clean up."""
 
 
 class PrerequisiteMissingError(HarnessError):
@@ -102,6 +108,10 @@ class ApiRequestError(ApiError):
 
 class ContextRefusedError(HarnessError):
     """The harness will not disrupt a kube context it did not create unless it is named explicitly."""
+
+
+class PermissionMissingError(ContextRefusedError):
+    """The named context's credentials lack permissions the run needs there (RBAC), found before any change."""
 
 
 class WorkloadError(HarnessError):

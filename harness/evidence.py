@@ -115,10 +115,19 @@ class RequestRecord:
     # traffic, which has no schedule.
     t_sched: float | None = None
     m_sched: float | None = None
+    # Which of the scenario's traffic.requests this was (its name); None for the simple target.paths.
+    req: str | None = None
+    # The statuses that request's expect_status names; None: the default (any 2xx or 3xx). Written
+    # into the record so that the evidence alone says what counted as an answer.
+    expect: list[int] | None = None
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.m_end is not None and is_ok_status(self.status)
+        if self.error is not None or self.m_end is None:
+            return False
+        if self.expect is not None:
+            return type(self.status) is int and self.status in self.expect
+        return is_ok_status(self.status)
 
     def to_json(self) -> str:
         """The record's line: only the fields that are set, in a fixed order, ASCII only.
@@ -148,6 +157,8 @@ class RequestRecord:
                 text = _STR(value)
             elif kind is ErrorKind:
                 text = _STR(value.value)
+            elif kind is list and all(type(v) is int for v in value):
+                text = "[" + ",".join(map(int.__repr__, value)) + "]"
             else:
                 return self._to_json_via_dict()
             parts.append(f',"{key}":{text}')
@@ -185,6 +196,11 @@ class RequestRecord:
         for key in ("pod", "version", "conn_pod", "detail"):
             if not isinstance(data.get(key), str | None):
                 raise TypeError(f"{key} is not a string")
+        req, expect = data.get("req"), data.get("expect")
+        if not isinstance(req, str | None):
+            raise TypeError("req is not a string")
+        if expect is not None and (type(expect) is not list or not all(type(v) is int for v in expect)):
+            raise ValueError("expect is not a list of statuses")
         served, stage = data.get("conn_served"), data.get("stage")
         if served is not None and (type(served) is not int or served < 0):
             raise ValueError("conn_served is not a count")
@@ -210,11 +226,13 @@ class RequestRecord:
             stage=stage,
             t_sched=t_sched,
             m_sched=m_sched,
+            req=req,
+            expect=expect,
         )
 
 
 _OPTIONAL_FIELDS = ("t_sched", "m_sched", "t_end", "m_end", "status", "error", "detail", "bytes", "pod", "version",
-                    "conn_pod", "conn_served", "stage")
+                    "conn_pod", "conn_served", "stage", "req", "expect")
 # Only ASCII goes into a line (the encoder escapes the rest), so a line's text and bytes agree.
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _STR = encode_basestring_ascii

@@ -4,8 +4,9 @@ An image just built by the user's CI is in the local Docker engine and in no reg
 cluster (the harness's own, or a kind context the user names) every image the workload's pods use
 that exists locally is loaded with `kind load`, and its id recorded. An image that is neither local
 nor already on the nodes must be pullable by the cluster: the nodes are asked to pull it before
-anything is deployed, so a run never waits for an ImagePullBackOff to find out. On any other context
-nothing is loaded; the cluster pulls as it always does.
+anything is deployed, so a run never waits for an ImagePullBackOff to find out. On a context the harness
+did not create nothing is loaded and no node is touched: the run says which images that cluster's
+nodes must pull themselves.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harness.errors import WorkloadError
+from harness.log import get_logger
 from harness.manifests import K8sObject
 from harness.manifests.render import _list, _pod_spec
 
 __all__ = ["ImagePlacement", "place_images", "pod_images"]
+
+log = get_logger(__name__)
 
 PULL_TIMEOUT_S = 60.0
 
@@ -74,6 +78,9 @@ def place_images(images: Sequence[str], *, kind_cluster: str | None, context: st
     kind node containers, ``load`` runs `kind load` for one image; ``already`` holds what this run
     loaded before (a set-image step reuses it)."""
     placed: list[ImagePlacement] = []
+    if kind_cluster is None and images:
+        log.warning("context %s is not a cluster of the harness: no image is loaded into it; its nodes must pull "
+                    "%s from a registry they reach", context, ", ".join(images))
     for image in images:
         if kind_cluster is None:
             placed.append(ImagePlacement(image, "left to the cluster"))

@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
-import subprocess
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,13 +26,20 @@ from typing import Any, Literal
 import yaml
 
 from harness.cluster.kind import NODE_PORT
-from harness.errors import ConfigError, ManifestError, PrerequisiteMissingError
+from harness.errors import ConfigError, ManifestError
 from harness.exposure import ServicePort, choose_service, exposure_for
 from harness.files import write_atomic
 from harness.image import SAMPLE_REPOSITORY
 from harness.images import pod_images
-from harness.manifests import K8sObject, load_manifests, object_ref, workload_container
-from harness.safe_yaml import parse_yaml, shorten
+from harness.manifests import K8sObject, object_ref, workload_container
+from harness.manifests.sources import (
+    KUSTOMIZATION_FILES,
+    ManifestSource,
+    detect_source,
+    parse_rendered,
+    read_source,
+)
+from harness.safe_yaml import shorten
 
 __all__ = [
     "KUSTOMIZATION_FILES",
@@ -44,13 +49,13 @@ __all__ = [
     "detect_source",
     "init_scenario",
     "manifests_text",
+    "parse_rendered",
     "plan_init",
     "read_source",
     "report_lines",
     "scenario_text",
 ]
 
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 RENDERED_FILE = "manifests.yaml"
 
@@ -66,26 +71,8 @@ DEADLINE_S = 180
 MIN_REQUESTS = 500
 
 _NAME = re.compile(r"^[a-z0-9][-a-z0-9_.]*$")
-_RENDER_TIMEOUT_S = 120
 _COMMENT_COLUMN = 36
 _LINE = 110
-
-SourceKind = Literal["directory", "kustomize", "helm"]
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestSource:
-    """Where the objects come from: a directory of plain YAML, a kustomization, or a Helm chart."""
-
-    kind: SourceKind
-    path: Path
-
-    def describe(self, shown: str | None = None) -> str:
-        where = shown or str(self.path)
-        return {"directory": f"the manifests directory {where}",
-                "kustomize": f"the kustomization {where} (kubectl kustomize)",
-                "helm": f"the Helm chart {where} (helm template)"}[self.kind]
-
 
 @dataclass(frozen=True, slots=True)
 class InitPlan:
@@ -125,97 +112,7 @@ class InitResult:
     manifests: Path | None  # the manifests file written, when the plan has objects of its own
 
 
-# Reading the manifests
-
-
-def detect_source(directory: Path) -> ManifestSource:
-    """What kind of manifests ``directory`` holds: a Helm chart, a kustomization, or plain YAML."""
-    if not directory.is_dir():
-        what = "is a file, not a directory" if directory.exists() else "does not exist"
-        raise ManifestError(f"--manifests {directory} {what}",
-                            "name the directory that holds the service's Kubernetes manifests (plain YAML, a "
-                            "kustomization or a Helm chart)")
-    if (directory / "Chart.yaml").is_file():
-        return ManifestSource("helm", directory)
-    if any((directory / name).is_file() for name in KUSTOMIZATION_FILES):
-        return ManifestSource("kustomize", directory)
-    return ManifestSource("directory", directory)
-
-
-def read_source(source: ManifestSource, *, release: str | None = None) -> list[K8sObject]:
-    """The objects of ``source``; a kustomization or chart is rendered (``release`` names a Helm release)."""
-    if source.kind == "directory":
-        return load_manifests(source.path)
-    if source.kind == "kustomize":
-        kubectl = _tool("kubectl", source, "install kubectl, whose `kubectl kustomize` renders the kustomization "
-                        "(the harness itself talks to the API without it), or render it yourself "
-                        f"(kustomize build {source.path} > OUT/all.yaml) and pass --manifests OUT")
-        text = _render([kubectl, "kustomize", str(source.path)], source)
-    else:
-        helm = _tool("helm", source, "install Helm 3 and put `helm` on PATH, or render the chart yourself "
-                     f"(helm template NAME {source.path} > OUT/all.yaml) and pass --manifests OUT")
-        text = _render([helm, "template", release or _chart_name(source.path), str(source.path), "--skip-tests"],
-                       source)
-    return parse_rendered(text, source.describe())
-
-
-def parse_rendered(text: str, where: str) -> list[K8sObject]:
-    """The objects of a renderer's output: every non-empty document must be a named Kubernetes object."""
-    objects: list[K8sObject] = []
-    for doc in parse_yaml(text, where, error=ManifestError):
-        obj = doc.data
-        metadata = obj.get("metadata") if isinstance(obj, dict) else None
-        if not (isinstance(obj, dict) and isinstance(obj.get("kind"), str) and isinstance(obj.get("apiVersion"), str)
-                and isinstance(metadata, dict) and isinstance(metadata.get("name"), str) and metadata["name"]):
-            raise ManifestError(f"{where}:{doc.line}: the document is not a Kubernetes object with apiVersion, "
-                                "kind and metadata.name", "correct the template that renders it")
-        objects.append(obj)
-    if not objects:
-        raise ManifestError(f"{where} rendered no Kubernetes objects",
-                            "check that the kustomization or chart renders the service's Deployment and Service")
-    return objects
-
-
-def _tool(name: str, source: ManifestSource, fix: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        marker = "Chart.yaml" if source.kind == "helm" else "a kustomization file"
-        raise PrerequisiteMissingError(f"{source.path} holds {marker}, and `{name}` is not on PATH to render it",
-                                       fix)
-    return path
-
-
-def _render(argv: list[str], source: ManifestSource) -> str:
-    try:
-        proc = subprocess.run(argv, capture_output=True, check=False, timeout=_RENDER_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise ManifestError(f"{' '.join(argv[:2])} {source.path} did not finish within {_RENDER_TIMEOUT_S} s",
-                            "check that it renders offline (no remote bases or chart dependencies to fetch)"
-                            ) from None
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.decode(errors="replace").strip().splitlines()[-8:])
-        raise ManifestError(f"{' '.join(argv[:2])} {source.path} failed (exit code {proc.returncode}):\n{tail}",
-                            "fix the kustomization or chart so that it renders; the message above says where")
-    try:
-        return proc.stdout.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ManifestError(f"{' '.join(argv[:2])} {source.path} wrote output that is not UTF-8 text",
-                            "check what the kustomization or chart renders") from None
-
-
-def _chart_name(chart: Path) -> str:
-    """The chart's own name, as the release name: objects come out named as a user installing it sees."""
-    try:
-        data = yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        data = None
-    name = data.get("name") if isinstance(data, dict) else None
-    return _release_name(name if isinstance(name, str) else chart.resolve().name)
-
-
-def _release_name(name: str) -> str:
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:53].rstrip("-")
-    return cleaned or "release"
+# Reading the manifests: harness.manifests.sources detects and renders them, for init and runs alike.
 
 
 # The plan

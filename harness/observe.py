@@ -169,7 +169,8 @@ def pod_data(pod: Any) -> dict[str, Any]:
         "node": spec.node_name if spec is not None else None,
         "ip": status.pod_ip,
         "version": labels.get(VERSION_LABEL),
-        "revision": labels.get("pod-template-hash"),
+        # A Deployment's ReplicaSet hash, or a StatefulSet's ControllerRevision.
+        "revision": labels.get("pod-template-hash") or labels.get("controller-revision-hash"),
         "restarts": sum(cs.restart_count or 0 for cs in statuses),
         "containers": [container_data(cs) for cs in statuses],
         "spec_containers": spec_containers_data(spec),
@@ -454,6 +455,10 @@ class _Observer(threading.Thread):
                 name = obj.metadata.name
                 seen.add(name)
                 data = self.to_data(obj)
+                earlier = self.known.get(name)
+                if earlier is not None and earlier.get("uid") not in (None, data.get("uid")):
+                    # The name now belongs to a new pod (a StatefulSet's): the old one went unseen.
+                    self._emit(self.kind, "DELETED", name, {**earlier, "vanished": True})
                 if self.known.get(name) != data:
                     self._emit(self.kind, "LIST", name, data)
                 self.known[name] = data

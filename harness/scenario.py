@@ -30,6 +30,7 @@ from harness.disruptions.set_image import SetImage
 from harness.disruptions.wait import Wait
 from harness.errors import ScenarioError
 from harness.manifests.values import scaled_value
+from harness.requests_spec import RequestSpec, TlsSpec, absolute_traffic_paths, request_problems, unique_labels
 from harness.safe_yaml import read_yaml, shorten
 from harness.sweep.spec import RepeatSpec, SweepSpec
 from harness.verdict import GateConfig
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_SCENARIO",
     "K8S_VERSIONS",
     "ClusterSection",
+    "HelmSection",
     "Scenario",
     "Step",
     "TargetSection",
@@ -85,10 +87,40 @@ def _int_or_percent(value: Any, field: str) -> Any:
     return value
 
 
+class HelmSection(Params):
+    """A Helm chart rendered with ``helm template`` (harness/manifests/sources.py); paths relative to the
+    scenario file's directory."""
+
+    chart: str = Field(max_length=4096, pattern=_NO_CONTROL)
+    values: list[str] = Field(default_factory=list, max_length=20)
+    set: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=100)
+    release: str | None = Field(None, max_length=53, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+    @field_validator("values")
+    @classmethod
+    def _values_paths(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not value or not re.fullmatch(_NO_CONTROL, value) or len(value) > 4096:
+                raise ValueError(f"{shorten(value)} is not a file path")
+        return values
+
+    @field_validator("set")
+    @classmethod
+    def _set_keys(cls, values: dict[str, str | int | float | bool]) -> dict[str, str | int | float | bool]:
+        for key in values:
+            # Helm's --set reads "a.b[0].c": no '=', ',' or spaces in a key.
+            if not re.fullmatch(r"[A-Za-z0-9_.\[\]\-]+", key) or len(key) > 253:
+                raise ValueError(f"{shorten(key)} is not a Helm value path such as image.tag or ports[0].name")
+        return values
+
+
 class TargetSection(Params):
-    # A manifests directory, relative to the scenario file's directory; none: the sample service's
-    # manifests that ship with the harness (the target the default image "sample" is built for).
+    # A manifests directory, relative to the scenario file's directory: plain YAML, a kustomization
+    # (rendered with kubectl kustomize) or a Helm chart; none: the sample service's manifests that ship
+    # with the harness (the target the default image "sample" is built for).
     manifests: str | None = Field(None, max_length=4096, pattern=_NO_CONTROL)
+    # A Helm chart with values, instead of manifests.
+    helm: HelmSection | None = None
     # "sample" builds the sample service's image (at ``version``); anything else is an image reference.
     image: str = Field("sample", max_length=255, pattern=r"^[^\s\x00-\x1f\x7f]+$")
     version: str | None = Field(None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
@@ -104,6 +136,8 @@ class TargetSection(Params):
     port: int | str | None = None
     url: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\s/\x00-\x1f\x7f]+[^\s\x00-\x1f\x7f]*$")
     paths: list[str] = Field(default_factory=lambda: ["/"], min_length=1, max_length=100)
+    # Cluster-scoped objects in the manifests: refused, or applied labelled with the run and deleted at cleanup.
+    cluster_scoped: Literal["refuse", "apply"] = "refuse"
 
     _env_names = field_validator("env")(check_env_names)
 
@@ -140,6 +174,12 @@ class TargetSection(Params):
         return paths
 
     @model_validator(mode="after")
+    def _one_source(self) -> TargetSection:
+        if self.helm is not None and self.manifests is not None:
+            raise ValueError("target.manifests and target.helm both name the objects to deploy; keep one")
+        return self
+
+    @model_validator(mode="after")
     def _rollout_can_move(self) -> TargetSection:
         surge, unavailable = self.max_surge, self.max_unavailable
         if surge is not None and unavailable is not None and (
@@ -169,6 +209,14 @@ class TrafficSection(Params):
     model: Literal["open", "closed"] = "open"
     arrivals: Literal["uniform", "poisson"] = "uniform"  # open model: gaps of the schedule (poisson: by seed)
     max_in_flight: int | None = Field(None, ge=1, le=100_000)  # per mode; default ceil(rate x timeout_s x 1.2) + users
+    # The service's own requests, sent in proportion to their weights (harness/requests_spec.py);
+    # none: a GET of each of target.paths in turn.
+    requests: list[RequestSpec] | None = Field(None, min_length=1, max_length=100)
+    # The Host header of every request; none: the target URL's host and port.
+    host: str | None = Field(None, max_length=261, pattern=r"^[^\s/\x00-\x1f\x7f]+$")
+    tls: TlsSpec = Field(default_factory=TlsSpec)  # for an https target
+
+    _request_labels = field_validator("requests")(unique_labels)
 
     @field_validator("connection_modes")
     @classmethod
@@ -228,7 +276,7 @@ class Scenario(Params):
 
     @model_validator(mode="after")
     def _coherent(self) -> Scenario:
-        problems = [*self._timing_problems(), *self._step_problems()]
+        problems = [*self._timing_problems(), *self._step_problems(), *request_problems(self)]
         if problems:
             raise ValidationError.from_exception_data("Scenario", [
                 InitErrorDetails(type=PydanticCustomError("scenario_contradiction", "{message}", {"message": msg}),
@@ -311,11 +359,17 @@ class Scenario(Params):
     def with_absolute_paths(self) -> Scenario:
         """This scenario with every path it names made absolute, as a run records it: a replay reads the
         record from the run directory, where the file's relative paths would mean something else."""
+        helm = self.target.helm
         update: dict[str, Any] = {"target": self.target.model_copy(update={
-            "manifests": None if self.target.manifests is None else str(self.manifests_dir())})}
+            "manifests": None if self.target.manifests is None else str(self.manifests_dir()),
+            "helm": None if helm is None else helm.model_copy(update={
+                "chart": str(self.resolve(helm.chart)), "values": [str(self.resolve(v)) for v in helm.values]})})}
         if self.cluster.kubeconfig is not None:
             update["cluster"] = self.cluster.model_copy(update={
                 "kubeconfig": str(self.resolve(self.cluster.kubeconfig))})
+        traffic = absolute_traffic_paths(self)
+        if traffic:
+            update["traffic"] = self.traffic.model_copy(update=traffic)
         return self.model_copy(update=update)
 
 

@@ -1,7 +1,13 @@
 """The cluster a run may disrupt, and the guard that decides it.
 
 The harness disrupts only a cluster it created itself or a context the user names explicitly; it
-never falls back on the default context of the user's own kubeconfig.
+never falls back on the default context of the user's own kubeconfig, and a kubeconfig named without
+a context is refused rather than read for its current context.
+
+A named context that is not a cluster of the harness (a staging cluster, or a kind cluster someone
+else made) is foreign: the run loads no image into it and execs into none of its nodes, reaches the
+service at ``target.url``, and first checks that the context's credentials hold every permission the
+run needs (harness/access.py).
 """
 
 from __future__ import annotations
@@ -31,9 +37,9 @@ class Target:
 
     kubeconfig: Path | None
     context: str
-    kind_cluster: str | None  # set when images can be loaded with `kind load` and nodes exec'd into
+    kind_cluster: str | None  # a harness cluster: images are loaded with `kind load`, nodes exec'd into
     host_port: int
-    owned: bool  # created by the harness; otherwise named explicitly by the user
+    owned: bool  # created by the harness; otherwise named explicitly by the user (foreign)
     node_port: int = NODE_PORT  # the node port a harness cluster maps to host_port (always NODE_PORT)
 
 
@@ -47,8 +53,14 @@ def resolve_target(scenario: Scenario, options: RunOptions) -> Target:
         record = load_record(kind_name) if kind_name else None
         if record is not None and kubeconfig is None:
             kubeconfig = Path(record.kubeconfig)
-        return Target(kubeconfig=kubeconfig, context=context, kind_cluster=kind_name,
+        return Target(kubeconfig=kubeconfig, context=context, kind_cluster=kind_name if record else None,
                       host_port=record.host_port if record else NODE_PORT, owned=record is not None)
+    if kubeconfig is not None:
+        raise ContextRefusedError(
+            f"kubeconfig {kubeconfig} is named but no context: the harness never runs on a kubeconfig's "
+            "current context",
+            "name the context too (--context or cluster.context), or drop the kubeconfig to use the harness's "
+            "own cluster")
     name = scenario.cluster.name
     record = load_record(name)
     if not options.create_cluster:

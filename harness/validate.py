@@ -24,17 +24,19 @@ from pydantic import ValidationError
 
 from harness.builtin import scenario_location
 from harness.cluster.kind import NODE_PORT, load_record
-from harness.errors import ConfigError, ManifestError, ScenarioError
+from harness.disruptions import check_steps_fit
+from harness.errors import ConfigError, ManifestError, PrerequisiteMissingError, ScenarioError
 from harness.exposure import choose_service, exposure_for
 from harness.manifests import (
     ManifestDocument,
     Overrides,
     check_documents,
     find_workload,
-    load_documents,
     rejected_by_api,
     render,
 )
+from harness.manifests.scope import scope_documents
+from harness.manifests.sources import render_source, scenario_source
 from harness.safe_yaml import read_yaml, shorten
 from harness.scenario import Scenario, load_scenario, parse_scenario
 
@@ -406,21 +408,31 @@ def _override_issues(prefix: str, build: Callable[[], object]) -> list[_Issue]:
 def _manifest_issues(scenario: Scenario) -> list[_Issue]:
     t = scenario.target
     directory = scenario.manifests_dir()
-    if not directory.is_dir():
+    field = "target.helm" if t.helm is not None else "target.manifests"
+    if t.helm is None and not directory.is_dir():
         what = "is a file, not a directory" if directory.exists() else "does not exist"
         return [_Issue(ManifestError, f"target.manifests {shorten(t.manifests)}: {directory} {what}",
                        "name a directory of *.yaml manifests, relative to the directory of the scenario file "
                        "(such as ../manifests/sample-service), or an absolute path")]
     try:
-        documents = load_documents(directory)
+        # A kustomization or chart is rendered by its tool here, before any cluster work.
+        documents = list(render_source(scenario_source(scenario)).documents)
         # As written first: rendering reads the objects and would stumble on the same shapes.
         rejected = _rejected(documents, "")
         if rejected:
             return rejected
+        # Namespaces and cluster-scoped objects as a run places them; kinds only discovery knows wait for it.
+        documents = scope_documents(documents, namespace=None, policy=t.cluster_scoped).namespaced
         rendered = render([d.obj for d in documents], _overrides(scenario, t.image))
         deployment, _ = find_workload(rendered)
     except ManifestError as exc:
-        return [_Issue(ManifestError, f"target.manifests: {exc.problem}", exc.fix)]
+        return [_Issue(ManifestError, _prefixed(field, exc.problem), exc.fix)]
+    except PrerequisiteMissingError as exc:  # the renderer is missing: the scenario cannot run here as it is
+        return [_Issue(ManifestError, _prefixed(field, exc.problem), exc.fix)]
+    try:
+        check_steps_fit(scenario, deployment)
+    except ScenarioError as exc:
+        return [_Issue(ScenarioError, exc.problem, exc.fix)]
     applied = [ManifestDocument(obj=obj, path=doc.path, line=doc.line)
                for doc, obj in zip(documents, rendered, strict=True)]
     issues = _rejected(applied, " once the scenario's target settings are applied")
@@ -429,7 +441,8 @@ def _manifest_issues(scenario: Scenario) -> list[_Issue]:
         if t.url is None:
             exposure_for(rendered, chosen, NODE_PORT)
     except ManifestError as exc:
-        issues.append(_Issue(ManifestError, f"{directory}: {exc.problem}", exc.fix))
+        where = scenario.resolve(t.helm.chart) if t.helm is not None else directory
+        issues.append(_Issue(ManifestError, f"{where}: {exc.problem}", exc.fix))
     return issues
 
 

@@ -1,8 +1,10 @@
-"""The workload under test: its namespace, image, objects, and kubectl's rollout rules."""
+"""The workload under test (a Deployment or a StatefulSet): its namespace, image, objects, and
+kubectl's rollout rules."""
 
 from __future__ import annotations
 
 import contextlib
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -26,9 +28,13 @@ __all__ = [
     "create_namespace",
     "delete_namespace",
     "kind_load_image",
+    "patch_workload",
+    "read_workload",
     "rollout_state",
+    "statefulset_state",
     "wait_http",
     "wait_rollout",
+    "workload_state",
 ]
 
 log = get_logger(__name__)
@@ -39,10 +45,15 @@ RUN_LABEL = "rollout-harness/run"
 @dataclass(frozen=True)
 class Deployed:
     namespace: str
-    deployment: str
+    deployment: str  # the workload's name, whatever its kind
     service: str
     node_port: int | None
     selector: dict[str, str]
+    kind: str = "Deployment"  # or "StatefulSet"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.deployment}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,8 @@ class RolloutState:
     done: bool
     message: str
     failed: bool = False
+    # What "complete" covered when it was less than every pod (a StatefulSet's partition).
+    scope: str | None = None
 
 
 def kind_load_image(kind: str, image: str, cluster: str) -> None:
@@ -123,13 +136,49 @@ def apply_objects(api: client.ApiClient, namespace: str, objects: list[K8sObject
             raise WorkloadError(f"cannot create {kind}/{name} in {namespace}: {reasons}",
                                 "fix the manifest (harness manifests check DIR names common problems)") from exc
     selector = dict(((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
-    return Deployed(
+    deployed = Deployed(
         namespace=namespace,
         deployment=str(deployment["metadata"]["name"]),
         service=str(service["metadata"]["name"]) if service else "",
         node_port=node_port(service) if service else None,
         selector={str(k): str(v) for k, v in selector.items()},
+        kind=str(deployment.get("kind")),
     )
+    if deployed.kind == "StatefulSet":
+        _check_max_unavailable_kept(api, deployed, deployment)
+    return deployed
+
+
+def _check_max_unavailable_kept(api: client.ApiClient, deployed: Deployed, written: K8sObject) -> None:
+    """The API server drops a StatefulSet's maxUnavailable while the MaxUnavailableStatefulSet feature
+    gate is off (alpha in v1.34, on from v1.35): the run would then roll one pod at a time, not as written."""
+    strategy = (written.get("spec") or {}).get("updateStrategy") or {}
+    if (strategy.get("rollingUpdate") or {}).get("maxUnavailable") is None:
+        return
+    live = read_workload(api, deployed).spec.update_strategy
+    rolling = live.rolling_update if live is not None else None
+    if rolling is None or rolling.max_unavailable is None:
+        raise WorkloadError(
+            f"the API server dropped spec.updateStrategy.rollingUpdate.maxUnavailable of {deployed.ref}: its "
+            "MaxUnavailableStatefulSet feature gate is off (alpha in Kubernetes v1.34, on by default from v1.35), "
+            "so the StatefulSet would replace one pod at a time, not as the manifest says",
+            "drop max_unavailable (target.max_unavailable or the manifest's field), or run on a cluster with the "
+            "MaxUnavailableStatefulSet feature gate on",
+        )
+
+
+def read_workload(api: client.ApiClient, deployed: Deployed) -> Any:
+    apps = client.AppsV1Api(api)
+    read = apps.read_namespaced_stateful_set if deployed.kind == "StatefulSet" else apps.read_namespaced_deployment
+    return call(read, deployed.deployment, deployed.namespace, _request_timeout=10,
+                what=f"read {deployed.kind.lower()} {deployed.deployment}")
+
+
+def patch_workload(api: client.ApiClient, deployed: Deployed, body: dict[str, Any]) -> None:
+    apps = client.AppsV1Api(api)
+    patch = apps.patch_namespaced_stateful_set if deployed.kind == "StatefulSet" else apps.patch_namespaced_deployment
+    call(patch, deployed.deployment, deployed.namespace, body,
+         what=f"patch {deployed.kind.lower()} {deployed.deployment}")
 
 
 def rollout_state(dep: Any) -> RolloutState:
@@ -154,21 +203,64 @@ def rollout_state(dep: Any) -> RolloutState:
     return RolloutState(True, f"deployment {dep.metadata.name} successfully rolled out")
 
 
+def statefulset_state(sts: Any) -> RolloutState:
+    """Whether a StatefulSet is whole again: its controller saw the latest spec, every replica is ready,
+    and every pod its update strategy replaces runs the update revision.
+
+    RollingUpdate: updateRevision == currentRevision and updatedReplicas == readyReplicas == replicas
+    (the controller moves currentRevision only then). With a partition P, only ordinals >= P are
+    updated, so the rollout is complete once those replicas - P pods are (and every pod is ready).
+    OnDelete: the controller replaces no pod by itself; whole means every replica ready."""
+    spec, status, name = sts.spec, sts.status, sts.metadata.name
+    observed = status.observed_generation or 0
+    if observed == 0 or (sts.metadata.generation or 0) > observed:
+        return RolloutState(False, "waiting for the statefulset spec update to be observed")
+    replicas = spec.replicas if spec.replicas is not None else 1
+    ready, updated, total = status.ready_replicas or 0, status.updated_replicas or 0, status.replicas or 0
+    if total > replicas:
+        return RolloutState(False, f"{total - replicas} pods beyond the {replicas} replicas are pending termination")
+    if ready < replicas:
+        return RolloutState(False, f"{ready} of {replicas} pods are ready")
+    strategy = spec.update_strategy
+    if strategy is not None and strategy.type == "OnDelete":
+        stale = "" if status.update_revision == status.current_revision else (
+            f"; {replicas - updated} pod(s) keep revision {status.current_revision} until deleted (OnDelete)")
+        return RolloutState(True, f"statefulset {name}: {ready} of {replicas} pods ready{stale}")
+    rolling = strategy.rolling_update if strategy is not None else None
+    partition = min(max(rolling.partition or 0, 0), replicas) if rolling is not None else 0
+    if partition:
+        wanted = replicas - partition
+        if updated < wanted:
+            return RolloutState(False, f"{updated} of {wanted} pods with ordinal >= {partition} are updated "
+                                       f"(partition {partition})")
+        return RolloutState(
+            True, f"statefulset {name}: partitioned rollout complete, {updated} of {replicas} pods at revision "
+                  f"{status.update_revision}",
+            scope=f"partition {partition}: complete once the {wanted} pod(s) with ordinal >= {partition} are "
+                  f"updated; ordinals below {partition} keep their revision")
+    if status.update_revision != status.current_revision or updated < replicas:
+        return RolloutState(False, f"{updated} of {replicas} pods are at revision {status.update_revision}")
+    return RolloutState(True, f"statefulset {name} rolled out: {replicas} pods at revision {status.update_revision}")
+
+
+def workload_state(obj: Any, kind: str) -> RolloutState:
+    """The one place a rollout's completion is judged, by the workload's kind."""
+    return statefulset_state(obj) if kind == "StatefulSet" else rollout_state(obj)
+
+
 def wait_rollout(api: client.ApiClient, deployed: Deployed, deadline_s: float,
                  on_poll: Callable[[], None] | None = None) -> tuple[float, RolloutState]:
-    apps = client.AppsV1Api(api)
     start = time.monotonic()
     last = RolloutState(False, "not checked")
 
     def settled() -> RolloutState | None:
         nonlocal last
         try:
-            dep = call(apps.read_namespaced_deployment, deployed.deployment, deployed.namespace,
-                       _request_timeout=10, what=f"read deployment {deployed.deployment}")
+            obj = read_workload(api, deployed)
         except ApiError as exc:
-            raise RolloutError(f"cannot read deployment {deployed.deployment}: {exc.problem}",
+            raise RolloutError(f"cannot read {deployed.ref}: {exc.problem}",
                                "check the cluster (harness cluster status)") from exc
-        last = rollout_state(dep)
+        last = workload_state(obj, deployed.kind)
         return last if last.done or last.failed else None
 
     state = wait_until(settled, timeout_s=deadline_s, what=f"rollout of {deployed.deployment}", on_poll=on_poll)
@@ -189,7 +281,8 @@ def current_pods(api: client.ApiClient, deployed: Deployed) -> list[Any]:
 
 
 def wait_http(url: str, timeout_s: float, *, request_timeout_s: float = 3.0, want_ok: int = 20,
-              expected_pods: Callable[[], set[str]] | None = None) -> None:
+              expected_pods: Callable[[], set[str]] | None = None, context: ssl.SSLContext | None = None,
+              host: str | None = None) -> None:
     """Wait until the service answers steadily: ``want_ok`` answers in a row (or 3 taking at least 5 s,
     for slow services) with 200, each from a pod of the current workload when the response names
     its pod. Stale routes to the pods of an earlier run break the streak."""
@@ -201,7 +294,9 @@ def wait_http(url: str, timeout_s: float, *, request_timeout_s: float = 3.0, wan
     while time.monotonic() < deadline:
         ok = False
         try:
-            with urllib.request.urlopen(url, timeout=request_timeout_s) as resp:
+            # ``context``/``host``: the scenario's traffic.tls and traffic.host, as traffic sends.
+            request = urllib.request.Request(url, headers={} if host is None else {"Host": host})
+            with urllib.request.urlopen(request, timeout=request_timeout_s, context=context) as resp:
                 pod = resp.headers.get("X-Pod")
                 if expected_pods is not None and pod is not None and pod not in pods:
                     pods = expected_pods()

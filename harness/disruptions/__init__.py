@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union, get_args
 
 from pydantic import Field
 
-from harness.errors import DisruptionError, HarnessError
+from harness.errors import DisruptionError, HarnessError, ScenarioError
 from harness.k8s import wait_until
 from harness.verdict import GateConfig, RolloutFacts
 from harness.workload import current_pods, wait_rollout
@@ -45,6 +46,7 @@ __all__ = [
     "StepBase",
     "StepContext",
     "When",
+    "check_steps_fit",
     "gate_defaults",
     "run_step",
     "wait_for_start",
@@ -92,6 +94,35 @@ def gate_defaults(scenario: Scenario) -> GateConfig:
     return gates.model_copy(update=update)
 
 
+def check_steps_fit(scenario: Scenario, workload: Mapping[str, Any]) -> None:
+    """Refuse, before any cluster work, a step the workload under test cannot carry out.
+
+    A StatefulSet with updateStrategy OnDelete replaces no pod when its template changes, so a step
+    that rolls (rollout-restart, set-image, set-env) would change the template and replace nothing:
+    the run would prove nothing about a rollout. Deleting the pods on the controller's behalf would
+    test a procedure the harness made up, not the user's; delete-pod and kill-pod steps say that
+    plainly. A rollback reads a Deployment's ReplicaSets, which a StatefulSet does not have."""
+    if workload.get("kind") != "StatefulSet":
+        return
+    name = str((workload.get("metadata") or {}).get("name"))
+    strategy = ((workload.get("spec") or {}).get("updateStrategy") or {}).get("type") or "RollingUpdate"
+    for index, step in enumerate(scenario.steps):
+        where = f"steps[{index}] ({step.action})"
+        if step.action == "rollback":
+            raise ScenarioError(
+                f"{where}: rollback undoes a Deployment's rollout through its ReplicaSets, and StatefulSet/{name} "
+                "has none (it keeps ControllerRevisions)",
+                "roll back with a set-image step to the earlier image instead",
+            )
+        if REGISTRY[step.action].rolls and strategy == "OnDelete":
+            raise ScenarioError(
+                f"{where}: StatefulSet/{name} uses updateStrategy OnDelete, so a change of its pod template "
+                "replaces no pod by itself and the step would disrupt nothing",
+                "set spec.updateStrategy.type: RollingUpdate in the manifest, or replace pods with delete-pod "
+                "steps (count: 1 each, one after the other)",
+            )
+
+
 def wait_for_start(step: StepBase, ctx: StepContext) -> None:
     """Return once the step's ``when`` condition holds; DisruptionError after its timeout."""
     when = step.when
@@ -113,7 +144,7 @@ def wait_for_start(step: StepBase, ctx: StepContext) -> None:
 
 
 def run_step(step: StepBase, ctx: StepContext) -> RolloutFacts | None:
-    """Carry out one step and wait until the Deployment is whole again, writing its timeline actions
+    """Carry out one step and wait until the workload is whole again, writing its timeline actions
     (start, applied, end; error if it fails). The rollout's facts, or None if the action rolls nothing."""
     declared = REGISTRY[step.action]
     ctx.writer.action(step.label, "start", step.action, disruption=declared.disrupts)
@@ -132,4 +163,5 @@ def run_step(step: StepBase, ctx: StepContext) -> RolloutFacts | None:
     if not declared.rolls:
         return None
     error = None if state.done else ("ProgressDeadlineExceeded" if state.failed else state.message)
-    return RolloutFacts(completed=state.done, deadline_s=step.deadline_s, duration_s=duration, error=error)
+    return RolloutFacts(completed=state.done, deadline_s=step.deadline_s, duration_s=duration, error=error,
+                        scope=state.scope)

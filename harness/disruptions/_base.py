@@ -100,7 +100,7 @@ class StepBase(Params):
 
 
 class DeadlineStep(StepBase):
-    """A step that changes the workload: the Deployment must be whole again within ``deadline_s``."""
+    """A step that changes the workload: it must be whole again within ``deadline_s``."""
 
     deadline_s: float = Field(180.0, gt=0, le=MAX_STEP_S)
 
@@ -167,9 +167,10 @@ P = TypeVar("P", bound=StepBase)
 @dataclass(frozen=True)
 class Disruption(Generic[P]):
     """One action as the registry knows it: its parameters, what it does, and what it implies for the
-    gates. ``rolls``: it creates a new ReplicaSet, so rollout_completed applies. ``replaces``: which old
-    pods the disruption must have replaced. ``new_ready``: whether a pod that was not there before must
-    have become ready. ``disrupts``: false for a step that only lets time pass."""
+    gates. ``rolls``: it changes the pod template (a new ReplicaSet, or a StatefulSet's new revision), so
+    rollout_completed applies. ``replaces``: which old pods the disruption must have replaced.
+    ``new_ready``: whether a pod that was not there before must have become ready. ``disrupts``: false
+    for a step that only lets time pass."""
 
     params: type[P]
     execute: Callable[[P, StepContext], Applied]

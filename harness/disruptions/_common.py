@@ -1,4 +1,4 @@
-"""Helpers several actions share: the Deployment's patch and container, its live pods, seeded choices,
+"""Helpers several actions share: the workload's patch and container, its live pods, seeded choices,
 pod deletion, and waiting with the traffic process watched."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from kubernetes import client
 
+from harness import workload
 from harness.errors import DisruptionError
 from harness.k8s import call
 from harness.workload import current_pods
@@ -23,8 +24,8 @@ __all__ = [
     "delete_pods",
     "is_ready",
     "live_pods",
-    "patch_deployment",
-    "read_deployment",
+    "patch_workload",
+    "read_workload",
     "sleep_checking",
 ]
 
@@ -33,21 +34,18 @@ VERSION_LABEL = "app.kubernetes.io/version"
 T = TypeVar("T")
 
 
-def patch_deployment(ctx: StepContext, body: dict[str, Any]) -> None:
-    name = ctx.deployed.deployment
-    call(client.AppsV1Api(ctx.api).patch_namespaced_deployment, name, ctx.deployed.namespace, body,
-         what=f"patch deployment {name}")
+def patch_workload(ctx: StepContext, body: dict[str, Any]) -> None:
+    """A strategic merge patch of the Deployment or StatefulSet under test."""
+    workload.patch_workload(ctx.api, ctx.deployed, body)
 
 
-def read_deployment(ctx: StepContext) -> Any:
-    name = ctx.deployed.deployment
-    return call(client.AppsV1Api(ctx.api).read_namespaced_deployment, name, ctx.deployed.namespace,
-                what=f"read deployment {name}")
+def read_workload(ctx: StepContext) -> Any:
+    return workload.read_workload(ctx.api, ctx.deployed)
 
 
 def container_name(ctx: StepContext) -> str:
-    """The container ``kubectl set`` would change: the one named after the Deployment, else the first."""
-    names = [c.name for c in read_deployment(ctx).spec.template.spec.containers]
+    """The container ``kubectl set`` would change: the one named after the workload, else the first."""
+    names = [c.name for c in read_workload(ctx).spec.template.spec.containers]
     return ctx.deployed.deployment if ctx.deployed.deployment in names else str(names[0])
 
 

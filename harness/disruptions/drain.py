@@ -38,7 +38,7 @@ def _pick_node(ctx: StepContext, nodes: list[str]) -> str:
     for node in nodes:
         counts[node] = counts.get(node, 0) + 1
     if not counts:
-        raise DisruptionError("no running pod of the workload to drain", "check the deployment")
+        raise DisruptionError("no running pod of the workload to drain", "check the workload's pods (kubectl get pods)")
     most = max(counts.values())
     return ctx.rng.choice(sorted(n for n, c in counts.items() if c == most))
 

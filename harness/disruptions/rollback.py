@@ -10,7 +10,7 @@ from harness.errors import DisruptionError
 from harness.k8s import call
 
 from ._base import Applied, DeadlineStep, Disruption, StepContext
-from ._common import patch_deployment, read_deployment
+from ._common import patch_workload, read_workload
 
 __all__ = ["DISRUPTION", "Rollback"]
 
@@ -26,7 +26,7 @@ def _revision(obj: Any) -> int:
 
 
 def execute(params: Rollback, ctx: StepContext) -> Applied:
-    dep = read_deployment(ctx)
+    dep = read_workload(ctx)
     current = _revision(dep)
     replica_sets = call(client.AppsV1Api(ctx.api).list_namespaced_replica_set, ctx.deployed.namespace,
                         what=f"list the replica sets of {ctx.deployed.deployment}").items
@@ -39,7 +39,7 @@ def execute(params: Rollback, ctx: StepContext) -> Applied:
     previous = max(older, key=_revision)
     template = ctx.api.sanitize_for_serialization(previous.spec.template)
     template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
-    patch_deployment(ctx, {"spec": {"template": template}})
+    patch_workload(ctx, {"spec": {"template": template}})
     return Applied(f"rolled back to revision {_revision(previous)} ({previous.metadata.name})")
 
 

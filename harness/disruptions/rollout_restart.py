@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from ._base import Applied, DeadlineStep, Disruption, StepContext
-from ._common import patch_deployment
+from ._common import patch_workload
 
 __all__ = ["DISRUPTION", "RolloutRestart"]
 
@@ -19,7 +19,7 @@ class RolloutRestart(DeadlineStep):
 
 def execute(params: RolloutRestart, ctx: StepContext) -> Applied:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    patch_deployment(ctx, {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}})
+    patch_workload(ctx, {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}})
     return Applied(f"rollout restart at {now}")
 
 

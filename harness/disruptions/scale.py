@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ._base import MAX_PODS, Applied, DeadlineStep, Disruption, StepContext
-from ._common import patch_deployment
+from ._common import patch_workload
 
 __all__ = ["DISRUPTION", "Scale"]
 
@@ -18,7 +18,7 @@ class Scale(DeadlineStep):
 
 
 def execute(params: Scale, ctx: StepContext) -> Applied:
-    patch_deployment(ctx, {"spec": {"replicas": params.replicas}})
+    patch_workload(ctx, {"spec": {"replicas": params.replicas}})
     return Applied(f"scaled to {params.replicas} replicas")
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ._base import Applied, DeadlineStep, Disruption, StepContext
-from ._common import container_name, patch_deployment
+from ._common import container_name, patch_workload
 
 __all__ = ["DISRUPTION", "ENV_NAME", "SetEnv", "check_env_names"]
 
@@ -35,7 +35,7 @@ def execute(params: SetEnv, ctx: StepContext) -> Applied:
     name = container_name(ctx)
     entries = [{"name": k, "value": v} for k, v in sorted(params.env.items())]
     # A strategic merge patch merges env entries by name, as `kubectl set env` does.
-    patch_deployment(ctx, {"spec": {"template": {"spec": {"containers": [{"name": name, "env": entries}]}}}})
+    patch_workload(ctx, {"spec": {"template": {"spec": {"containers": [{"name": name, "env": entries}]}}}})
     return Applied(f"env of {name}: " + ", ".join(f"{k}={v}" for k, v in sorted(params.env.items())))
 
 

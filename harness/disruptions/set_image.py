@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ._base import Applied, DeadlineStep, Disruption, StepContext
-from ._common import VERSION_LABEL, container_name, patch_deployment
+from ._common import VERSION_LABEL, container_name, patch_workload
 
 __all__ = ["DISRUPTION", "SetImage"]
 
@@ -36,7 +36,7 @@ def execute(params: SetImage, ctx: StepContext) -> Applied:
     template: dict[str, Any] = {"spec": {"containers": [{"name": name, "image": image}]}}
     if label:
         template["metadata"] = {"labels": {VERSION_LABEL: label}}
-    patch_deployment(ctx, {"spec": {"template": template}})
+    patch_workload(ctx, {"spec": {"template": template}})
     return Applied(f"image of {name} set to {image}")
 
 

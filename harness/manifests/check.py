@@ -2,11 +2,15 @@
 its fix, before a cluster is involved.
 
 Errors are configurations that lose requests or cannot roll at all; warnings weaken a guarantee
-without breaking it on their own. The graceful variant must come out clean and the naive one must
-not, so the lint itself is tested against both.
+without breaking it on their own; "unknown" marks what lies in the process rather than the objects
+(whether it keeps serving after SIGTERM), which only a run can show. The graceful variant must come
+out clean and the naive one must not, so the lint itself is tested against both.
 
-Shutdown timing is read from the environment the sample service understands (SHUTDOWN_MODE,
-DRAIN_DELAY, SHUTDOWN_TIMEOUT, ...); only values written literally in the manifest are known.
+General rules hold for any server: probes, preStop against endpoint propagation, the grace period
+against preStop, rollout capacity, replicas, image pulls. The sample-service rules read the
+environment the sample service understands (SHUTDOWN_MODE, DRAIN_DELAY, SHUTDOWN_TIMEOUT, ...) and
+apply only to a container that runs the sample service's image; for any other image those names
+mean nothing. Only values written literally in the manifest are known.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness.image import SAMPLE_REPOSITORY
 from harness.manifests.findings import Finding, Severity
 from harness.manifests.load import K8sObject, ManifestDocument, load_documents, object_ref
 from harness.manifests.render import pod_labels, selector_matches, workload_container
 from harness.manifests.schema import schema_findings
+from harness.manifests.scope import api_group, known_namespaced
 from harness.manifests.values import is_percent, parse_go_duration, resolve_fenceposts, scaled_value
 from harness.safe_yaml import shorten
 
@@ -35,6 +41,7 @@ __all__ = [
     "format_findings",
     "has_errors",
     "rejected_by_api",
+    "runs_sample_service",
 ]
 
 DEFAULT_GRACE_SECONDS = 30
@@ -75,8 +82,23 @@ def check_documents(documents: Sequence[ManifestDocument]) -> list[Finding]:
         findings.extend(_DeploymentCheck(doc, services, budgets).run())
     for doc in services:
         findings.extend(_check_service_selector(doc, deployments))
-    # Errors first; within a severity, the order of the files.
-    return sorted(findings, key=lambda f: f.severity != Severity.ERROR)
+    # Errors first, then warnings, then what only a run can tell; within a severity, the order of the files.
+    return sorted(findings, key=lambda f: _ORDER[f.severity])
+
+
+_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.UNKNOWN: 2}
+
+
+def runs_sample_service(container: Mapping[str, Any]) -> bool:
+    """Whether the container runs the sample service's image, the one whose environment the sample
+    rules read."""
+    image = container.get("image")
+    if not isinstance(image, str):
+        return False
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    repository = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return repository in (SAMPLE_REPOSITORY, f"docker.io/{SAMPLE_REPOSITORY}")
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:
@@ -101,8 +123,11 @@ def format_findings(findings: Sequence[Finding]) -> str:
             f"        fix: {f.fix}"
         )
     errors = sum(1 for f in findings if f.severity == Severity.ERROR)
-    warnings = len(findings) - errors
+    unknown = sum(1 for f in findings if f.severity == Severity.UNKNOWN)
+    warnings = len(findings) - errors - unknown
     summary = f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+    if unknown:
+        summary += f", {unknown} unknown (a run shows them)"
     return "\n".join(blocks) + "\n" + summary
 
 
@@ -111,6 +136,20 @@ def _plural(n: int, word: str) -> str:
 
 
 def _check_namespace(doc: ManifestDocument) -> list[Finding]:
+    """How a run places the object (harness.manifests.scope), so that nothing it does there surprises."""
+    ref, where = object_ref(doc.obj), doc.location
+    kind = (api_group(doc.obj.get("apiVersion")), doc.obj.get("kind"))
+    if kind == ("", "Namespace"):
+        return [Finding(Severity.WARNING, "namespace", ref,
+                        "a run drops this Namespace (and notes it): it deploys into a namespace of its own and "
+                        "deletes that one at the end", "leave the Namespace out of the manifests", where)]
+    if known_namespaced(doc.obj) is False:
+        return [Finding(Severity.WARNING, "cluster-scoped", ref,
+                        "a cluster-scoped object affects the whole cluster and outlives the run's namespace, so a "
+                        "run refuses it unless the scenario says target.cluster_scoped: apply",
+                        "install it beforehand and leave it out of the manifests, or set target.cluster_scoped: "
+                        "apply (each run then applies it labelled with its run id and deletes it at cleanup)",
+                        where)]
     namespace = _dict(doc.obj.get("metadata")).get("namespace")
     if namespace is None:
         return []
@@ -118,11 +157,11 @@ def _check_namespace(doc: ManifestDocument) -> list[Finding]:
         Finding(
             Severity.WARNING,
             "namespace",
-            object_ref(doc.obj),
-            f"metadata.namespace is fixed to {shorten(namespace)}, but the harness puts each run in a namespace of "
-            "its own; applying this object there fails or touches another namespace",
+            ref,
+            f"metadata.namespace is fixed to {shorten(namespace)}: a run moves the object into its own namespace "
+            "(and notes it), but applied anywhere else it lands in that namespace whatever namespace is chosen",
             "remove metadata.namespace",
-            doc.location,
+            where,
         )
     ]
 
@@ -207,8 +246,10 @@ class _DeploymentCheck:
             self._check_image(container)
         for container in containers:
             self._check_image(container)
+            self._check_pull_policy(container)
             self._check_readiness(container)
-            self._check_sample_env(container)
+            if runs_sample_service(container):
+                self._check_sample_env(container)
             if grace is not None:
                 self._check_grace(container, grace)
         main = workload_container(self.doc.obj)
@@ -273,6 +314,23 @@ class _DeploymentCheck:
                      f"{who}: image {image} has no tag, which means :latest; {why}", fix)
         elif tag == "latest":
             self.add(Severity.ERROR, "image-tag", f"{who}: image {image} uses the latest tag; {why}", fix)
+
+    def _check_pull_policy(self, container: Mapping[str, Any]) -> None:
+        if container.get("imagePullPolicy") != "Always":
+            return
+        who, image = self._name(container), shorten(container.get("image"))
+        why = ("the kubelet pulls the image from its registry at every pod start and ignores an image loaded "
+               "into the nodes (as a run does for an image built on this machine)")
+        if runs_sample_service(container):
+            self.add(Severity.ERROR, "pull-policy",
+                     f"{who}: imagePullPolicy Always with {image}, which is built locally and is in no registry: "
+                     f"{why}, so every new pod fails with ErrImagePull and the rollout stalls",
+                     "set imagePullPolicy: IfNotPresent")
+            return
+        self.add(Severity.WARNING, "pull-policy",
+                 f"{who}: imagePullPolicy Always: {why}; a locally built image then fails with ErrImagePull, and a "
+                 "slow or unreachable registry delays every new pod of the rollout",
+                 "set imagePullPolicy: IfNotPresent (the harness sets a fresh tag per run anyway)")
 
     def _check_readiness(self, container: Mapping[str, Any]) -> None:
         if isinstance(container.get("readinessProbe"), dict):
@@ -384,8 +442,9 @@ class _DeploymentCheck:
         if pre_stop:
             parts.append(f"preStop {_secs(pre_stop)}")
         drain = shutdown = 0.0
-        # Only a graceful process drains and then waits out its shutdown deadline.
-        if env.get("SHUTDOWN_MODE") in (None, "graceful"):
+        # Only a graceful sample service drains and then waits out its shutdown deadline; how long any
+        # other process takes after SIGTERM the manifests do not say, so only preStop counts for it.
+        if runs_sample_service(container) and env.get("SHUTDOWN_MODE") in (None, "graceful"):
             drain = self._duration(env, "DRAIN_DELAY") or 0.0
             shutdown = self._duration(env, "SHUTDOWN_TIMEOUT") or 0.0
             if drain:
@@ -396,6 +455,17 @@ class _DeploymentCheck:
         if needed == 0 or grace > needed:
             return
         source = "the default " if "terminationGracePeriodSeconds" not in self.pod_spec else ""
+        if not runs_sample_service(container):
+            self.add(
+                Severity.ERROR, "grace-period",
+                f"{self._name(container)}: {source}terminationGracePeriodSeconds {grace} is not above its "
+                f"preStop {_secs(pre_stop)}: the grace period counts from the deletion, preStop included, so "
+                "the process gets SIGKILL before (or as soon as) it is asked to stop, and requests in flight "
+                "are cut",
+                f"set terminationGracePeriodSeconds above {_secs(pre_stop)} plus the time the process needs to "
+                f"finish its requests after SIGTERM (e.g. {int(pre_stop) + 30}), or shorten the preStop sleep",
+            )
+            return
         self.add(
             Severity.ERROR, "grace-period",
             f"{self._name(container)}: {source}terminationGracePeriodSeconds {grace} is not above the "
@@ -408,11 +478,22 @@ class _DeploymentCheck:
     def _check_pre_stop(self, container: Mapping[str, Any]) -> None:
         if _pre_stop_seconds(container) is not None:
             return
+        service = object_ref(self.services[0].obj)
+        if not runs_sample_service(container):
+            self.add(
+                Severity.UNKNOWN, "pre-stop",
+                f"{self._name(container)} has no preStop hook, and whether the process drains on SIGTERM "
+                f"cannot be read from the manifests: {service} sends it traffic, and SIGTERM arrives at once "
+                "while the endpoint removal still travels to every node's proxy, so a process that stops "
+                "accepting at once refuses the connections that keep arriving",
+                f"add {_GOOD_PRE_STOP}, unless the process keeps serving for a few seconds after SIGTERM on its "
+                "own (a harness run shows which)",
+            )
+            return
         env = _Env.of(container)
         drain = self._duration(env, "DRAIN_DELAY") or 0.0
         if env.get("SHUTDOWN_MODE") in (None, "graceful") and drain > 0:
             return  # the process keeps serving on its own while the endpoints catch up
-        service = object_ref(self.services[0].obj)
         self.add(
             Severity.ERROR, "pre-stop",
             f"{self._name(container)} has no preStop hook and does not drain, yet {service} sends it "

@@ -11,6 +11,9 @@ __all__ = ["Finding", "Severity"]
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    # The manifests cannot show whether the problem exists (it lies in the process, not the objects);
+    # a run decides it.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)

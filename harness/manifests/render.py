@@ -15,6 +15,7 @@ from harness.manifests.values import IntOrPercent, is_percent
 
 __all__ = [
     "VERSION_LABEL",
+    "WORKLOAD_KINDS",
     "Overrides",
     "find_workload",
     "node_port",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 VERSION_LABEL = "app.kubernetes.io/version"
+# The workloads the harness can roll, restart and observe.
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
 # Kubernetes label values: at most 63 characters, alphanumeric at both ends.
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -101,22 +104,26 @@ class Overrides(BaseModel):
 
 
 def find_workload(objects: Sequence[K8sObject]) -> tuple[K8sObject, K8sObject | None]:
-    """The one Deployment under test and the first Service whose selector picks its pods (or None)."""
-    deployments = [obj for obj in objects if obj.get("kind") == "Deployment"]
-    if not deployments:
+    """The one workload under test (a Deployment or a StatefulSet) and the first Service whose selector
+    picks its pods (or None)."""
+    workloads = [obj for obj in objects if obj.get("kind") in WORKLOAD_KINDS]
+    if not workloads:
         raise ManifestError(
-            "the manifests hold no Deployment",
-            "add the Deployment of the service under test to the variant directory",
+            "the manifests hold no Deployment or StatefulSet",
+            "add the Deployment or StatefulSet of the service under test to the variant directory",
         )
-    if len(deployments) > 1:
-        names = ", ".join(object_ref(d) for d in deployments)
+    if len(workloads) > 1:
+        names = ", ".join(object_ref(d) for d in workloads)
+        kinds = {str(d.get("kind")) for d in workloads}
+        what = f"{kinds.pop()}s" if len(kinds) == 1 else "workloads"
         raise ManifestError(
-            f"the manifests hold {len(deployments)} Deployments ({names}); the harness tests one workload",
-            "keep one Deployment per variant directory and put the others in a directory of their own",
+            f"the manifests hold {len(workloads)} {what} ({names}); the harness tests one workload",
+            "keep one Deployment or StatefulSet per variant directory and put the others in a directory of "
+            "their own",
         )
-    deployment = deployments[0]
-    services = selecting_services(objects, deployment)
-    return deployment, services[0] if services else None
+    workload = workloads[0]
+    services = selecting_services(objects, workload)
+    return workload, services[0] if services else None
 
 
 def selecting_services(objects: Sequence[K8sObject], workload: Mapping[str, Any]) -> list[K8sObject]:
@@ -145,7 +152,7 @@ def node_port(service: Mapping[str, Any]) -> int | None:
 
 
 def workload_container(deployment: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The container named like the Deployment, else the first one; None when there is none."""
+    """The container named like the workload, else the first one; None when there is none."""
     containers = [c for c in _list(_pod_spec(deployment).get("containers")) if isinstance(c, dict)]
     name = _dict(deployment.get("metadata")).get("name")
     for container in containers:
@@ -183,20 +190,20 @@ def render(objects: Sequence[K8sObject], overrides: Overrides) -> list[K8sObject
     """New objects with ``overrides`` applied; ``objects`` stay as they were."""
     result = copy.deepcopy(list(objects))
     if overrides.touches_deployment():
-        deployment, _ = find_workload(result)
-        _apply_to_deployment(deployment, overrides)
+        workload, _ = find_workload(result)
+        _apply_to_workload(workload, overrides)
     if overrides.node_port is not None:
         _, service = find_workload(result)
         if service is None:
             raise ManifestError(
-                "node_port is set but no Service selects the Deployment's pods",
+                "node_port is set but no Service selects the workload's pods",
                 "add a NodePort Service to the variant, or drop the node_port override",
             )
         _set_node_port(service, overrides.node_port)
     return result
 
 
-def _apply_to_deployment(deployment: K8sObject, overrides: Overrides) -> None:
+def _apply_to_workload(deployment: K8sObject, overrides: Overrides) -> None:
     ref = object_ref(deployment)
     spec = _child(deployment, "spec", ref)
     template = _child(spec, "template", ref, "spec.")
@@ -204,7 +211,10 @@ def _apply_to_deployment(deployment: K8sObject, overrides: Overrides) -> None:
 
     if overrides.replicas is not None:
         spec["replicas"] = overrides.replicas
-    _apply_strategy(spec, overrides, ref)
+    if deployment.get("kind") == "StatefulSet":
+        _apply_update_strategy(spec, overrides, ref)
+    else:
+        _apply_strategy(spec, overrides, ref)
     if overrides.termination_grace_period_seconds is not None:
         pod_spec["terminationGracePeriodSeconds"] = overrides.termination_grace_period_seconds
     if overrides.version_label is not None:
@@ -216,7 +226,7 @@ def _apply_to_deployment(deployment: K8sObject, overrides: Overrides) -> None:
     if container is None:
         raise ManifestError(
             f"{ref} has no container to apply image, env or preStop overrides to",
-            "give the Deployment's pod template a container",
+            "give the workload's pod template a container",
         )
     if overrides.image is not None:
         container["image"] = overrides.image
@@ -246,6 +256,43 @@ def _apply_strategy(spec: dict[str, Any], overrides: Overrides, ref: str) -> Non
         rolling["maxSurge"] = overrides.max_surge
     if overrides.max_unavailable is not None:
         rolling["maxUnavailable"] = overrides.max_unavailable
+
+
+def _apply_update_strategy(spec: dict[str, Any], overrides: Overrides, ref: str) -> None:
+    """A StatefulSet's ``spec.updateStrategy``: RollingUpdate or OnDelete, with no maxSurge."""
+    if overrides.max_surge is not None:
+        raise ManifestError(
+            f"max_surge (target.max_surge) is set, but {ref} is a StatefulSet, which has no maxSurge in "
+            "Kubernetes v1.34: it replaces a pod only once the old one is gone",
+            "drop max_surge for a StatefulSet; max_unavailable sets spec.updateStrategy.rollingUpdate.maxUnavailable",
+        )
+    if overrides.strategy == "Recreate":
+        raise ManifestError(
+            f"strategy Recreate is set, but {ref} is a StatefulSet, whose updateStrategy is RollingUpdate or OnDelete",
+            "drop the strategy override, or override it to RollingUpdate",
+        )
+    if overrides.strategy is None and overrides.max_unavailable is None:
+        return
+    strategy = _child(spec, "updateStrategy", ref, "spec.")
+    if overrides.strategy is not None:
+        strategy["type"] = overrides.strategy
+    if overrides.max_unavailable is None:
+        return
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        raise ManifestError(
+            f"max_unavailable (target.max_unavailable) is set, but {ref} uses the {strategy.get('type')} update "
+            "strategy, which has no maxUnavailable",
+            "drop max_unavailable, or set spec.updateStrategy.type: RollingUpdate in the manifest",
+        )
+    if overrides.max_unavailable in (0, "0%"):
+        raise ManifestError(
+            f"max_unavailable (target.max_unavailable) is 0, which a StatefulSet may not have: it replaces a pod "
+            f"only by taking it down first, so {ref} could never roll",
+            "give max_unavailable 1 or more (or leave it out: a StatefulSet takes one pod down at a time)",
+        )
+    # Honoured only where the MaxUnavailableStatefulSet feature gate is on (alpha in v1.34, beta from
+    # v1.35); harness.workload checks that the API server kept it.
+    _child(strategy, "rollingUpdate", ref, "spec.updateStrategy.")["maxUnavailable"] = overrides.max_unavailable
 
 
 def _apply_version_label(deployment: K8sObject, version: str, ref: str) -> None:

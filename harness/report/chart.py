@@ -47,12 +47,12 @@ __all__ = [
 OUTCOME_LABELS: dict[str, str] = {
     "ok": "ok", "http_4xx": "4xx", "http_5xx": "5xx", "refused": "refused", "reset": "reset",
     "timeout": "timeout", "incomplete": "incomplete", "other": "other error", "bad_status": "bad status",
-    "not_sent": "not sent",
+    "not_sent": "not sent", "unexpected_status": "unexpected status",
 }
 OUTCOME_COLORS: dict[str, str] = {
     "ok": "#59a14f", "http_4xx": "#edc948", "http_5xx": "#e15759", "refused": "#b07aa1",
     "reset": "#f28e2b", "timeout": "#4e79a7", "incomplete": "#9c755f", "other": "#79706e",
-    "bad_status": "#ff9da7", "not_sent": "#bab0ac",
+    "bad_status": "#ff9da7", "not_sent": "#bab0ac", "unexpected_status": "#d37295",
 }
 POD_STATES: dict[str, str] = {
     "pending": "#d9d9d9", "running, not ready": "#a0cbe8", "ready": "#59a14f", "terminating": "#f28e2b",

@@ -39,6 +39,7 @@ _GATE_OUTCOMES: dict[str, frozenset[str]] = {
     "all_completed": frozenset({"incomplete"}),
     "no_4xx": frozenset({"http_4xx"}),
     "no_bad_status": frozenset({"bad_status"}),
+    "expected_status": frozenset({"unexpected_status"}),
 }
 
 

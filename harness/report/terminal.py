@@ -56,7 +56,7 @@ def _counts(verdict: Verdict) -> Text:
     text = Text()
     text.append(f"{outcomes.total} requests: {outcomes.ok} ok")
     for name in ("http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other", "bad_status",
-                 "not_sent"):
+                 "not_sent", "unexpected_status"):
         n = getattr(outcomes, name)
         if n:
             text.append(", ")

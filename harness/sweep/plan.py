@@ -203,10 +203,11 @@ def _workload_numbers(scenario: Scenario) -> dict[str, float]:
     numbers = dict(_DEFAULTS)
     target = scenario.target
     try:
-        from harness.manifests import Overrides, find_workload, load_manifests, render, workload_container
+        from harness.manifests import Overrides, find_workload, render, workload_container
+        from harness.manifests.sources import render_source, scenario_source
         from harness.manifests.values import parse_go_duration
 
-        objects = render(load_manifests(scenario.manifests_dir(target)), Overrides(
+        objects = render(render_source(scenario_source(scenario, target), install=False).objects, Overrides(
             env=target.env, replicas=target.replicas, max_surge=target.max_surge,
             max_unavailable=target.max_unavailable,
             termination_grace_period_seconds=target.termination_grace_period_seconds,

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.traffic.schedule import default_in_flight_cap
 
-__all__ = ["TrafficConfig"]
+__all__ = ["PlannedRequest", "TlsPlan", "TrafficConfig"]
+
+
+class PlannedRequest(BaseModel):
+    """One request traffic sends, as the traffic process builds it: checked by the scenario already."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, ser_json_bytes="base64",
+                              val_json_bytes="base64")
+
+    name: str | None = Field(None, description="Recorded as the record's req; None for target.paths")
+    method: str = "GET"
+    path: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: bytes = b""
+    weight: float = Field(1.0, gt=0)
+    expect: list[int] | None = Field(None, description="Statuses that are answers; None: any 2xx or 3xx")
+
+
+class TlsPlan(BaseModel):
+    """How an https target's certificate is checked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    verify: bool = True
+    ca_file: str | None = None  # absolute; None: the system's CAs
+    server_name: str | None = None  # SNI and the name checked; None: the Host header's, else the URL's host
 
 
 class TrafficConfig(BaseModel):
@@ -21,6 +47,10 @@ class TrafficConfig(BaseModel):
     users: int = Field(20, ge=1)
     keepalive_share: float = Field(0.5, ge=0, le=1, description="Share of users on keep-alive connections")
     paths: list[str] = Field(default_factory=lambda: ["/"], min_length=1)
+    # The scenario's traffic.requests; None: a GET of each of ``paths`` in turn.
+    requests: list[PlannedRequest] | None = Field(None, min_length=1)
+    host: str | None = Field(None, description="The Host header every request carries; None: the URL's")
+    tls: TlsPlan = Field(default_factory=TlsPlan)
     timeout_s: float = Field(5.0, gt=0)
     connect_timeout_s: float = Field(3.0, gt=0)
     max_duration_s: float = Field(1800.0, gt=0, description="The process stops by itself after this long")
@@ -33,6 +63,19 @@ class TrafficConfig(BaseModel):
                                       "mode at most; default ceil(rate x timeout_s x 1.2) + users")
     # Only for measuring the cost of the records themselves (benchmarks): the same users, no records.
     record: bool = True
+
+    def plan(self) -> list[PlannedRequest]:
+        """Every request traffic may send, in the order the scenario names them."""
+        if self.requests is not None:
+            return list(self.requests)
+        return [PlannedRequest(path=path) for path in self.paths]
+
+    @property
+    def server_name(self) -> str | None:
+        """The name TLS sends (SNI) and checks the certificate against; None: the URL's host."""
+        if self.tls.server_name is not None:
+            return self.tls.server_name
+        return urlsplit(f"//{self.host}").hostname if self.host is not None else None
 
     @property
     def spawn_rate(self) -> float:

@@ -27,6 +27,7 @@ from locust import User, constant
 
 from harness.evidence import ConnectionMode
 from harness.traffic import wire
+from harness.traffic.choice import RequestChooser
 from harness.traffic.classify import classify
 from harness.traffic.config import TrafficConfig
 from harness.traffic.pool import KeepAlivePool, PooledConnection
@@ -74,6 +75,7 @@ class _OpenUser(User):  # type: ignore[misc]  # Locust ships no type information
     traffic: ModeTraffic
     recorder: Recorder
     cfg: TrafficConfig
+    chooser: RequestChooser  # which request each id sends
     target: tuple[str, int, str]  # host, port, Host header
     prefix: str  # the target URL's own path, before each request path
     tls: Any  # an SSL context for https targets, else None
@@ -116,10 +118,11 @@ class _OpenUser(User):  # type: ignore[misc]  # Locust ships no type information
         keep_alive = self.traffic.mode is ConnectionMode.KEEP_ALIVE
         rec = recorder.begin(self.name, self.traffic.mode, t_start=time.time(), m_start=time.monotonic(),
                              t_sched=t_due, m_sched=m_due)
-        seq = recorder.tally.max_seq
+        req = self.chooser.for_seq(recorder.tally.max_seq)
+        rec.req, rec.expect = req.name, req.expect
         host, port, host_header = self.target
-        head = wire.request_head(host_header, self.prefix + cfg.paths[seq % len(cfg.paths)], rec.id,
-                                 close_after=not keep_alive)
+        head = wire.request_head(host_header, self.prefix + req.path, rec.id, close_after=not keep_alive,
+                                 method=req.method, headers=req.headers, body=req.body)
         conn: PooledConnection[Any] | None = None
         sock: Any = None
         served = 0
@@ -142,9 +145,9 @@ class _OpenUser(User):  # type: ignore[misc]  # Locust ships no type information
                 stage = "wait"
                 if wire.first_byte(sock):
                     stage = "read"
-                answer = wire.read_answer(sock)
+                answer = wire.read_answer(sock, req.method)
             whole = apply_answer(rec, answer.status, answer.headers, answer.body, complete=answer.complete,
-                                 m_end=time.monotonic(), t_end=time.time())
+                                 m_end=time.monotonic(), t_end=time.time(), head=req.method == "HEAD")
             if not rec.ok:
                 rec.conn_served = served
                 if not answer.complete:
@@ -178,9 +181,10 @@ class _OpenUser(User):  # type: ignore[misc]  # Locust ships no type information
                 if conn is None:
                     sock = wire.connect(host, port, self.cfg.connect_timeout_s, self.cfg.timeout_s, self.tls)
                     conn = self.pool.opened_one(sock)
-                head = wire.request_head(host_header, self.prefix + self.cfg.paths[0], "bench",
-                                         close_after=not keep_alive)
-                answer = wire.exchange(conn.handle, head)
+                req = self.chooser.requests[0]
+                head = wire.request_head(host_header, self.prefix + req.path, "bench", close_after=not keep_alive,
+                                         method=req.method, headers=req.headers, body=req.body)
+                answer = wire.exchange(conn.handle, head, req.method)
         except Exception:
             tally.failed += 1
             if conn is not None:
@@ -201,25 +205,27 @@ _OpenUser.tasks = [_OpenUser.follow_schedule]
 _CLASS_NAMES = {ConnectionMode.KEEP_ALIVE: "KeepAliveUser", ConnectionMode.NEW: "NewConnectionUser"}
 
 
-def _target(url: str) -> tuple[str, int, str]:
+def _target(url: str, host: str | None = None) -> tuple[str, int, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"open-loop traffic speaks HTTP or HTTPS to a host; got {url!r}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.hostname, port, parts.netloc
+    return parts.hostname, port, host if host is not None else parts.netloc
 
 
 def open_user_classes(cfg: TrafficConfig, recorder: Recorder, modes: dict[ConnectionMode, ModeTraffic]
                       ) -> list[type]:
     """One Locust user class per connection mode, with the mode's configured number of users."""
-    target = _target(cfg.url)
+    target = _target(cfg.url, cfg.host)
     parts = urlsplit(cfg.url)
-    tls = wire.insecure_tls() if parts.scheme == "https" else None
+    tls = (wire.tls_context(verify=cfg.tls.verify, ca_file=cfg.tls.ca_file, server_name=cfg.server_name)
+           if parts.scheme == "https" else None)
+    chooser = RequestChooser(cfg.plan(), cfg.seed, weighted=cfg.requests is not None)
     classes: list[type] = []
     for name, count in cfg.users_by_mode.items():
         mode = ConnectionMode(name)
         classes.append(_user_class(_CLASS_NAMES[mode], {
-            "traffic": modes[mode], "recorder": recorder, "cfg": cfg, "target": target, "tls": tls,
+            "traffic": modes[mode], "recorder": recorder, "cfg": cfg, "chooser": chooser, "target": target, "tls": tls,
             "prefix": parts.path.rstrip("/"), "timeout_text": f"no complete answer within {cfg.timeout_s:g} s",
             "fixed_count": count}))
     return classes

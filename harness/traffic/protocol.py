@@ -3,6 +3,9 @@
 - ``{"status": TrafficStatus}`` once a second while it runs;
 - ``{"done": TrafficReport}`` once, after the last record was written.
 
+And what the runner tells it: started with ``HOLD_FLAG``, it waits for ``GO_LINE`` on stdin before
+its schedule begins; stdin closed without it means the run ended first, and it exits sending nothing.
+
 No gevent here: both ends import it.
 """
 
@@ -14,7 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.evidence import TrafficReport
 
-__all__ = ["TrafficStatus", "done_line", "parse_line", "status_line"]
+__all__ = ["FIRST_ANSWERS", "GO_LINE", "HOLD_FLAG", "TrafficStatus", "done_line", "parse_line", "status_line"]
+
+HOLD_FLAG = "--hold"
+# The answers the harness waits for before its steady state begins.
+FIRST_ANSWERS = 5
+GO_LINE = b"go\n"
 
 
 class TrafficStatus(BaseModel):
@@ -25,6 +33,9 @@ class TrafficStatus(BaseModel):
     sent: int = Field(default=0, ge=0)
     ok: int = Field(default=0, ge=0)
     failed: int = Field(default=0, ge=0)
+    # Of the failed: answers outside their request's expect_status. The service answered, and the
+    # verdict judges them (gate expected_status); they are no sign of a test bed that is not ready.
+    unexpected: int = Field(default=0, ge=0)
     inflight: int = Field(default=0, ge=0)
     rps: float = Field(default=0.0, ge=0)  # requests sent per second over the last interval
     m: float = 0.0  # time.monotonic() of the traffic process when it counted

@@ -29,6 +29,7 @@ class Tally:
     sent: int = 0
     ok: int = 0
     failed: int = 0
+    unexpected: int = 0  # of the failed: an answer outside its request's expect_status
     by_user: dict[str, int] = field(default_factory=dict)
     by_conn: dict[str, int] = field(default_factory=dict)
     max_seq: int = 0
@@ -74,6 +75,8 @@ class Recorder:
             self.tally.ok += 1
         else:
             self.tally.failed += 1
+            if rec.expect is not None and rec.error is None and type(rec.status) is int and rec.status < 500:
+                self.tally.unexpected += 1
         self.pending.append(rec.to_json())
 
     def not_sent(self, user: str, mode: ConnectionMode, *, t_sched: float, m_sched: float, t_now: float,
@@ -102,14 +105,15 @@ class Recorder:
 
 
 def apply_answer(rec: RequestRecord, status: int, headers: Mapping[str, str], body: bytes, *, complete: bool,
-                 m_end: float, t_end: float) -> bool:
+                 m_end: float, t_end: float, head: bool = False) -> bool:
     """Fill ``rec`` from an answer read to its end; ``headers`` by lower-case name. Returns whether the
     answer was whole: a body shorter than announced, or cut off by the connection, is a failure on
-    the connection even though a status line had arrived."""
+    the connection even though a status line had arrived. ``head``: the answer to a HEAD, whose
+    Content-Length announces the body a GET would get."""
     rec.m_end, rec.t_end = m_end, t_end
     length = headers.get("content-length")
     if not complete or (length is not None and length.isdigit() and int(length) != len(body)
-                        and status not in (204, 304)):
+                        and status not in (204, 304) and not head):
         rec.error = ErrorKind.RESET
         shown = f"{len(body)} of {length}" if length is not None else f"{len(body)}"
         rec.detail = f"status {status}, answer cut short: {shown} bytes"

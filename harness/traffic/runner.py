@@ -13,7 +13,7 @@ from harness.errors import TrafficError
 from harness.evidence import TrafficReport
 from harness.log import get_logger
 from harness.traffic.config import TrafficConfig
-from harness.traffic.protocol import TrafficStatus, parse_line
+from harness.traffic.protocol import GO_LINE, HOLD_FLAG, TrafficStatus, parse_line
 
 __all__ = ["TrafficProcess"]
 
@@ -40,16 +40,20 @@ class TrafficProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._stderr_path = workdir / "traffic.log"
+        self._held = False
 
-    def start(self) -> None:
+    def start(self, *, hold: bool = False) -> None:
+        """Start the process. With ``hold`` it loads everything and then waits for ``go()`` before its
+        schedule begins, so that its start-up overlaps the deployment."""
         config_path = self.workdir / "traffic-config.json"
         config_path.write_text(self.config.model_dump_json(indent=2))
         Path(self.config.out).touch()
         stderr = self._stderr_path.open("ab")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.traffic.worker", str(config_path)],
-            stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "harness.traffic.worker", str(config_path), *([HOLD_FLAG] if hold else [])],
+            stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
         )
+        self._held = hold
         stderr.close()
         self._reader = threading.Thread(target=self._read, name="traffic-status", daemon=True)
         self._reader.start()
@@ -172,12 +176,36 @@ class TrafficProcess:
         if self._proc is not None and self._proc.stdout is not None and not self._proc.stdout.closed:
             self._proc.stdout.close()
 
+    def go(self) -> None:
+        """Let a held process begin sending."""
+        if self._held:
+            self._held = False
+            self._release(GO_LINE)
+
+    def _release(self, line: bytes) -> None:
+        stdin = self._proc.stdin if self._proc is not None else None
+        if stdin is None or stdin.closed:
+            return
+        try:
+            stdin.write(line)
+            stdin.flush()
+        except BrokenPipeError:
+            pass  # the process ended already: check_alive says how
+        finally:
+            stdin.close()
+
     def __enter__(self) -> TrafficProcess:
-        self.start()
+        if self._proc is None:
+            self.start()
+        self.go()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop_requested = True
+        if self._held:
+            # Never released: closing its stdin ends it before it sends anything.
+            self._held = False
+            self._release(b"")
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)
             try:

@@ -1,4 +1,4 @@
-"""One HTTP/1.1 GET on a socket the caller owns: the open-loop users' client.
+"""One HTTP/1.1 request on a socket the caller owns: the open-loop users' client.
 
 The sockets are the caller's (one per request, or a ``KeepAlivePool``), so what a connection does is
 decided there and nowhere else: nothing here opens a second connection, and nothing re-sends a
@@ -12,15 +12,17 @@ import errno
 import select
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import gevent.select
 import gevent.socket
 import gevent.ssl
 from geventhttpclient.response import HTTPSocketResponse
 
-__all__ = ["Answer", "alive", "close", "connect", "exchange", "first_byte", "insecure_tls", "read_answer",
-           "request_head"]
+__all__ = ["Answer", "alive", "close", "connect", "exchange", "first_byte", "read_answer",
+           "request_head", "tls_context"]
 
 
 @dataclass(slots=True)
@@ -34,12 +36,35 @@ class Answer:
     keep: bool  # the connection may carry another request
 
 
-def insecure_tls() -> gevent.ssl.SSLContext:
-    """TLS that does not check the certificate: the harness judges whether requests are answered, not
-    the service's certificate (Locust's FastHttpUser, the closed-loop users, does the same)."""
-    context = gevent.ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = gevent.ssl.CERT_NONE
+class _NamedContext(gevent.ssl.SSLContext):  # type: ignore[misc]  # gevent ships no types
+    """A client context that sends (and checks the certificate against) one fixed server name,
+    whatever address the caller connects to: the same for the open-loop sockets and for
+    geventhttpclient, which passes the URL's host."""
+
+    server_name: str | None = None
+
+    def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        if self.server_name is not None:
+            kwargs["server_hostname"] = self.server_name
+        wrapped: ssl.SSLSocket = super().wrap_socket(sock, *args, **kwargs)
+        return wrapped
+
+
+def tls_context(*, verify: bool, ca_file: str | None = None, server_name: str | None = None
+                ) -> gevent.ssl.SSLContext:
+    """TLS as the scenario's traffic.tls says: verified against ``ca_file`` (else the system's CAs)
+    and ``server_name`` (else the host connected to), or not checked at all (a self-signed test
+    certificate): the harness then judges whether requests are answered, not the certificate."""
+    context = _NamedContext(gevent.ssl.PROTOCOL_TLS_CLIENT)
+    context.server_name = server_name
+    if verify:
+        if ca_file is not None:
+            context.load_verify_locations(cafile=ca_file)
+        else:
+            context.load_default_certs()
+    else:
+        context.check_hostname = False
+        context.verify_mode = gevent.ssl.CERT_NONE
     return context
 
 
@@ -58,20 +83,29 @@ def connect(host: str, port: int, connect_timeout_s: float, timeout_s: float,
     return sock
 
 
-def request_head(host: str, path: str, request_id: str, *, close_after: bool) -> bytes:
-    """The whole request: a GET has no body."""
+# Methods whose requests carry a body by their meaning: Content-Length is sent even for an empty one.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def request_head(host: str, path: str, request_id: str, *, close_after: bool, method: str = "GET",
+                 headers: Mapping[str, str] | None = None, body: bytes = b"") -> bytes:
+    """The whole request, its body included. ``headers`` are the scenario's own (checked there: no
+    Host, Content-Length, Connection, Transfer-Encoding or X-Request-ID, which are set here)."""
+    own = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    length = f"Content-Length: {len(body)}\r\n" if body or method in _BODY_METHODS else ""
     connection = "Connection: close\r\n" if close_after else ""
-    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rollout-harness\r\n"
-            f"X-Request-ID: {request_id}\r\n{connection}\r\n").encode("latin-1")
+    head = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rollout-harness\r\n{own}"
+            f"X-Request-ID: {request_id}\r\n{length}{connection}\r\n").encode("latin-1")
+    return head + body if body else head
 
 
 _HEADERS = ("x-pod", "x-version", "content-length", "connection")
 
 
-def exchange(sock: gevent.socket.socket, head: bytes) -> Answer:
+def exchange(sock: gevent.socket.socket, head: bytes, method: str = "GET") -> Answer:
     """Send ``head`` and read the answer to its end. Raises what the socket or the parser raised."""
     sock.sendall(head)
-    return read_answer(sock)
+    return read_answer(sock, method)
 
 
 def first_byte(sock: gevent.socket.socket) -> bool:
@@ -86,9 +120,10 @@ def first_byte(sock: gevent.socket.socket) -> bool:
     return bool(sock.recv(1, socket.MSG_PEEK))
 
 
-def read_answer(sock: gevent.socket.socket) -> Answer:
-    """Read an answer to its end. Raises what the socket or the parser raised."""
-    resp = HTTPSocketResponse(sock, method="GET")
+def read_answer(sock: gevent.socket.socket, method: str = "GET") -> Answer:
+    """Read an answer to its end (the answer to a HEAD has no body, whatever it announces). Raises
+    what the socket or the parser raised."""
+    resp = HTTPSocketResponse(sock, method=method)
     body = resp.read()
     headers: dict[str, str] = {}
     for name in _HEADERS:

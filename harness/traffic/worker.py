@@ -4,8 +4,10 @@ Two traffic models: ``open`` (the default; ``harness.traffic.open_loop``) sends 
 mode's requests on a fixed schedule whatever is outstanding; ``closed`` (for comparison) has each
 user wait for its answer before it sends again, paced at its share of the rate.
 
-Run as ``python -m harness.traffic.worker CONFIG_JSON``. Importing locust monkey-patches the whole
-process with gevent, which is why this module is never imported by the harness process itself.
+Run as ``python -m harness.traffic.worker CONFIG_JSON [--hold]``; with ``--hold`` nothing starts until
+the line ``go`` arrives on stdin (the harness starts the process, and its imports, while it deploys).
+Importing locust monkey-patches the whole process with gevent, which is why this module is never
+imported by the harness process itself.
 
 Protocol with the parent (see ``harness.traffic.protocol``): SIGTERM (or SIGINT) means "stop
 sending, let in-flight requests finish, write everything, exit 0". Once a second a status line goes
@@ -32,10 +34,12 @@ from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
 
 from harness.evidence import ConnectionMode, ErrorKind, RequestRecord
+from harness.traffic import wire
+from harness.traffic.choice import RequestChooser
 from harness.traffic.classify import classify
-from harness.traffic.config import TrafficConfig
+from harness.traffic.config import PlannedRequest, TrafficConfig
 from harness.traffic.open_loop import ModeTraffic, open_user_classes, start_modes
-from harness.traffic.protocol import TrafficStatus, done_line, status_line
+from harness.traffic.protocol import FIRST_ANSWERS, GO_LINE, HOLD_FLAG, TrafficStatus, done_line, status_line
 from harness.traffic.recorder import Recorder, apply_answer
 
 # geventhttpclient silently re-sends an idempotent request whose connection broke after it was
@@ -60,12 +64,18 @@ _EVERY_STATUS = _EveryStatus()
 
 _CONFIG: TrafficConfig | None = None
 _RECORDER: Recorder | None = None
+_CHOOSER: RequestChooser | None = None
 _stopping = False
 
 
 def _config() -> TrafficConfig:
     assert _CONFIG is not None
     return _CONFIG
+
+
+def _chooser() -> RequestChooser:
+    assert _CHOOSER is not None
+    return _CHOOSER
 
 
 def _recorder() -> Recorder:
@@ -78,6 +88,7 @@ class _Recording:
 
     conn_mode = ConnectionMode.KEEP_ALIVE
     last_pod: str | None = None
+    head = False  # the request being recorded is a HEAD
     client: Any
 
     def on_start(self) -> None:
@@ -92,7 +103,7 @@ class _Recording:
         if not cfg.record:
             # The benchmark's baseline: the same user and request, nothing recorded.
             tally.count_sent(user, self.conn_mode)
-            resp = self.client.get(cfg.paths[0], headers={"X-Request-ID": "bench"})
+            resp = self._request(_chooser().requests[0], {"X-Request-ID": "bench"})
             ok = getattr(resp, "error", None) is None and 200 <= getattr(resp, "status_code", 0) < 400
             if ok:
                 tally.ok += 1
@@ -101,14 +112,14 @@ class _Recording:
             return
         rec = recorder.begin(user, self.conn_mode, t_start=time.time(), m_start=time.monotonic(),
                              conn_pod=self.last_pod if self.conn_mode is ConnectionMode.KEEP_ALIVE else None)
-        seq = tally.max_seq
-        rid = rec.id
-        headers = {"X-Request-ID": rid}
+        req = _chooser().for_seq(tally.max_seq)
+        rec.req, rec.expect = req.name, req.expect
+        self.head = req.method == "HEAD"
+        headers = {"X-Request-ID": rec.id}
         if self.conn_mode is ConnectionMode.NEW:
             headers["Connection"] = "close"
-        path = cfg.paths[seq % len(cfg.paths)]
         try:
-            resp = self.client.get(path, headers=headers, name=path)
+            resp = self._request(req, headers)
             self._record_response(rec, resp)
         except Exception as exc:  # the record must be written whatever the client raised
             rec.m_end, rec.t_end = time.monotonic(), time.time()
@@ -117,6 +128,15 @@ class _Recording:
             rec.detail = f"{type(exc).__name__}: {exc}"[:200]
             self.last_pod = None
         recorder.finish(rec)
+
+    def _request(self, req: PlannedRequest, headers: dict[str, str]) -> Any:
+        cfg = _config()
+        sent = {**req.headers, **headers}
+        if cfg.host is not None:
+            sent["Host"] = cfg.host
+        # A body-carrying method gets its Content-Length even when the body is empty.
+        body = req.body if req.body or req.method in ("POST", "PUT", "PATCH") else None
+        return self.client.request(req.method, req.path, headers=sent, data=body, name=req.name or req.path)
 
     def _record_response(self, rec: RequestRecord, resp: Any) -> None:
         error = getattr(resp, "error", None)
@@ -140,7 +160,7 @@ class _Recording:
             return
         # geventhttpclient's headers are looked up without regard to case, as apply_answer expects.
         headers = resp.headers
-        if not apply_answer(rec, status, headers, body, complete=True, m_end=m_end, t_end=t_end):
+        if not apply_answer(rec, status, headers, body, complete=True, m_end=m_end, t_end=t_end, head=self.head):
             self.last_pod = None
             return
         if headers.get("Connection", "").lower() == "close" or self.conn_mode is ConnectionMode.NEW:
@@ -155,8 +175,16 @@ def _user_class(name: str, mode: ConnectionMode, count: int, cfg: TrafficConfig)
     def hit(self: _Recording) -> None:
         self.send()
 
+    tls = wire.tls_context(verify=cfg.tls.verify, ca_file=cfg.tls.ca_file, server_name=cfg.server_name)
+
+    def context(**_: Any) -> Any:
+        return tls
+
     namespace = {
         "conn_mode": mode,
+        # geventhttpclient turns hostname checks back on unless insecure; the context says the rest.
+        "insecure": not cfg.tls.verify,
+        "ssl_context_factory": staticmethod(context),
         "wait_time": constant_throughput(cfg.rate / max(1, cfg.users)),
         "network_timeout": cfg.timeout_s,
         "connection_timeout": cfg.connect_timeout_s,
@@ -205,7 +233,8 @@ class _Writer:
 
 def _status(recorder: Recorder, rps: float) -> None:
     tally = recorder.tally
-    status = TrafficStatus(sent=tally.sent, ok=tally.ok, failed=tally.failed, inflight=len(recorder.inflight),
+    status = TrafficStatus(sent=tally.sent, ok=tally.ok, failed=tally.failed, unexpected=tally.unexpected,
+                           inflight=len(recorder.inflight),
                            rps=round(rps, 1), m=time.monotonic(), by_conn=dict(tally.by_conn))
     sys.stdout.write(status_line(status))
     sys.stdout.flush()
@@ -229,10 +258,13 @@ def _drain(recorder: Recorder, modes: dict[ConnectionMode, ModeTraffic], deadlin
 
 
 def main(argv: list[str]) -> int:
-    global _CONFIG, _RECORDER, _stopping
+    global _CONFIG, _RECORDER, _CHOOSER, _stopping
     with open(argv[1], encoding="utf-8") as fh:
         cfg = TrafficConfig.model_validate_json(fh.read())
     _CONFIG = cfg
+    if HOLD_FLAG in argv[2:] and sys.stdin.buffer.readline().strip() != GO_LINE.strip():
+        return 0  # released without "go": the run ended before its traffic began
+    _CHOOSER = RequestChooser(cfg.plan(), cfg.seed, weighted=cfg.requests is not None)
     recorder = _RECORDER = Recorder(cfg.run_id)
     modes: dict[ConnectionMode, ModeTraffic] = {}
     if cfg.model == "open":
@@ -264,7 +296,10 @@ def main(argv: list[str]) -> int:
     last_sent, last_m = 0, time.monotonic()
     deadline = time.monotonic() + cfg.max_duration_s
     ended: Literal["stopped", "max_duration"] = "stopped"
-    while not stop_requested.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+    # A status line a second; until the first answers came, ten a second: the harness starts its
+    # clock on them, and a second of waiting for the next line would be a second of every run.
+    while not stop_requested.wait(min(1.0 if tally.ok + tally.failed >= FIRST_ANSWERS else 0.1,
+                                      max(0.0, deadline - time.monotonic()))):
         now = time.monotonic()
         _status(recorder, (tally.sent - last_sent) / max(now - last_m, 1e-6))
         last_sent, last_m = tally.sent, now
@@ -277,6 +312,10 @@ def main(argv: list[str]) -> int:
     for traffic in modes.values():
         traffic.stop_m = stop_m
     _drain(recorder, modes, time.monotonic() + cfg.timeout_s + 2)
+    if modes:
+        # The open-loop users hold nothing now (their requests ran in the groups just drained): they
+        # are stopped at once instead of being waited for over Locust's stop timeout for nothing.
+        env.stop_timeout = 0.0
     runner.quit()
     for traffic in modes.values():
         # A request still running now is recorded below as sent and never answered.

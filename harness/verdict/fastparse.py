@@ -47,6 +47,8 @@ class HotFields(msgspec.Struct, gc=False):
     error: str | None = None
     pod: str | None = None
     version: str | None = None
+    req: str | None = None
+    expect: list[int] | None = None
     # Checked only: the json path sends a line with other types here to RequestRecord.from_dict.
     bytes: int = 0
     detail: str | None = None

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from harness.evidence import TimelineEvent
 from harness.verdict.accounting import records_accounted
 from harness.verdict.coverage import observers_complete
+from harness.verdict.expected import expected_status
 from harness.verdict.flow import traffic_flow
 from harness.verdict.lateness import traffic_on_schedule
 from harness.verdict.model import GateConfig, GateResult, GateStatus, RunFacts
 from harness.verdict.summary import RequestSummary
-from harness.verdict.timeline import first_disruption_start, pod_changes_after
+from harness.verdict.timeline import first_disruption_start, pod_changes_after, pod_name, pod_uid
 
 if TYPE_CHECKING:
     from harness.diagnosis.lifecycle import LogLine
@@ -200,8 +201,9 @@ def rollout_completed(evidence: Evidence, config: GateConfig) -> GateResult:
             reason=f"the rollout completed{took}, past its deadline of {rollout.deadline_s:.1f}s",
             numbers=numbers)
     deadline = "" if rollout.deadline_s is None else f" (deadline {rollout.deadline_s:.1f}s)"
+    scope = f"; {rollout.scope}" if rollout.scope else ""
     return GateResult(name="rollout_completed", status=GateStatus.PASS,
-                      reason=f"the rollout completed{took}{deadline}", numbers=numbers)
+                      reason=f"the rollout completed{took}{deadline}{scope}", numbers=numbers)
 
 
 def disruption_observed(evidence: Evidence, config: GateConfig) -> GateResult:
@@ -213,10 +215,19 @@ def disruption_observed(evidence: Evidence, config: GateConfig) -> GateResult:
     if start is None:
         return GateResult(name=name, status=GateStatus.INCONCLUSIVE,
                           reason="no disruption step started on the timeline", numbers=numbers)
-    going, ready = pod_changes_after(evidence.timeline, start)
-    replaced = [p for p in old if p in going]
-    untouched = [p for p in old if p not in going]
-    new_ready = sorted(p for p in ready if p not in set(old))
+    uids = evidence.facts.old_pod_uids
+    if uids:
+        # By UID: a StatefulSet's replacement of web-0 is named web-0 too.
+        going, ready = pod_changes_after(evidence.timeline, start, key=pod_uid)
+        replaced = [p for p in old if uids.get(p, p) in going]
+        untouched = [p for p in old if uids.get(p, p) not in going]
+        known = set(uids.values())
+        new_ready = sorted(pod_name(c.event) for uid, c in ready.items() if uid not in known)
+    else:
+        going, ready = pod_changes_after(evidence.timeline, start)
+        replaced = [p for p in old if p in going]
+        untouched = [p for p in old if p not in going]
+        new_ready = sorted(p for p in ready if p not in set(old))
     numbers.update({"replaced": len(replaced), "untouched": len(untouched), "new_ready": len(new_ready)})
     problems: list[str] = []
     if config.disruption_replaces != "none" and not old:
@@ -317,6 +328,7 @@ DEFAULT_GATES: tuple[Gate, ...] = (
     no_connection_errors,
     all_completed,
     no_4xx,
+    expected_status,
     rollout_completed,
     disruption_observed,
     min_traffic,

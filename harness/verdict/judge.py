@@ -66,11 +66,12 @@ def annotate_failure(evidence: Evidence, record: RequestRecord) -> FailedRequest
         t_start=record.t_start,
         m_end=record.m_end,
         outcome=classify(record.status if record.status_text is None else record.status_text,
-                         None if record.error is None else record.error.value, record.m_end),
+                         None if record.error is None else record.error.value, record.m_end, record.expect),
         status=record.status,
         error=None if record.error is None else record.error.value,
         detail=record.detail if record.status_text is None
         else "; ".join(filter(None, [f"status {record.status_text}, not an integer", record.detail])),
+        req=record.req,
         pod=pod,
         pod_source=source,
         pod_state=state_at(evidence.timeline, pod, record.m_start, service=evidence.facts.service),

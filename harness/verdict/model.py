@@ -65,6 +65,7 @@ class RolloutFacts(_Facts):
     deadline_s: float | None = None
     duration_s: float | None = None
     error: str | None = None  # e.g. "ProgressDeadlineExceeded"
+    scope: str | None = None  # what "completed" covered when less than every pod (a StatefulSet's partition)
 
 
 class DisruptedPod(_Facts):
@@ -90,6 +91,8 @@ class RunFacts(_Facts):
     harness_errors: list[str] = Field(default_factory=list)
     # Pods of the target that existed before the first disruption.
     old_pods: list[str] = Field(default_factory=list)
+    # Their UIDs (name -> UID): a StatefulSet's new pod reuses the old one's name, never its UID.
+    old_pod_uids: dict[str, str] = Field(default_factory=dict)
     expect: Expectation = "pass"
     # The target Service; when set, only its EndpointSlices count as "the endpoint set".
     service: str | None = None
@@ -183,11 +186,13 @@ class OutcomeCounts(_Model):
     other: int = 0
     bad_status: int = 0  # a status that is no final HTTP answer: 0, 1xx, 600 and above, not an integer
     not_sent: int = 0  # due on the schedule, never sent: the generator's in-flight cap was reached
+    # An HTTP answer below 500 that its request's expect_status (traffic.requests) does not name.
+    unexpected_status: int = 0
 
     @property
     def total(self) -> int:
         return (self.ok + self.http_4xx + self.http_5xx + self.refused + self.reset + self.timeout
-                + self.incomplete + self.other + self.bad_status + self.not_sent)
+                + self.incomplete + self.other + self.bad_status + self.not_sent + self.unexpected_status)
 
     @property
     def connection_errors(self) -> int:
@@ -195,7 +200,7 @@ class OutcomeCounts(_Model):
 
     def failed(self, *, allow_4xx: bool = False) -> int:
         return (self.http_5xx + self.connection_errors + self.incomplete + self.bad_status + self.not_sent
-                + (0 if allow_4xx else self.http_4xx))
+                + self.unexpected_status + (0 if allow_4xx else self.http_4xx))
 
 
 class Bucket(_Model):
@@ -226,6 +231,7 @@ class Counts(_Model):
     by_error_kind: dict[str, int] = Field(default_factory=dict)  # "reset": n
     by_conn: dict[str, OutcomeCounts] = Field(default_factory=dict)
     by_user: dict[str, OutcomeCounts] = Field(default_factory=dict)
+    by_req: dict[str, OutcomeCounts] = Field(default_factory=dict)  # per traffic.requests entry, by name
     by_pod: dict[str, int] = Field(default_factory=dict)  # answers per pod
     by_version: dict[str, int] = Field(default_factory=dict)
     malformed_lines: int = 0
@@ -298,6 +304,7 @@ class FailedRequest(_Model):
     status: int | None = None
     error: str | None = None
     detail: str | None = None
+    req: str | None = None  # which of traffic.requests it was
     pod: str  # record.pod, else record.conn_pod, else "unknown"
     pod_source: Literal["pod", "conn_pod", "unknown"]
     pod_state: PodState

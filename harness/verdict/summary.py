@@ -47,8 +47,9 @@ __all__ = [
 # Column order of every per-outcome counter; names are OutcomeCounts fields.
 OUTCOMES: tuple[str, ...] = (
     "ok", "http_4xx", "http_5xx", "refused", "reset", "timeout", "incomplete", "other", "bad_status", "not_sent",
+    "unexpected_status",
 )
-_OK, _H4, _H5, _INCOMPLETE, _BAD, _NOT_SENT = 0, 1, 2, 6, 8, 9
+_OK, _H4, _H5, _INCOMPLETE, _BAD, _NOT_SENT, _UNEXPECTED = 0, 1, 2, 6, 8, 9, 10
 _ERROR_COLUMN: dict[str, int] = {
     ErrorKind.REFUSED.value: 3,
     ErrorKind.RESET.value: 4,
@@ -63,13 +64,23 @@ log = get_logger(__name__)
 _FIRST_FAILING = _H5  # columns from here on are failures whatever the gate settings
 
 
-def classify(status: object, error: str | None, m_end: float | None) -> str:
+def classify(status: object, error: str | None, m_end: float | None, expect: Sequence[int] | None = None) -> str:
     """The outcome (an OutcomeCounts field) of one request. ``status`` as recorded: only an integer
-    is a status, and only 200-599 an HTTP answer."""
-    return OUTCOMES[_column(status, error, m_end)]
+    is a status, and only 200-599 an HTTP answer; ``expect``, the record's own expect_status."""
+    return OUTCOMES[_column(status, error, m_end, expect)]
 
 
-def _column(status: object, error: str | None, m_end: float | None) -> int:
+def _expected_column(status: int, expect: Sequence[int]) -> int:
+    """A request with its own expect_status: a status it names is an answer; a 5xx it does not name
+    stays a 5xx; any other answer is unexpected; what is no final answer stays a bad status."""
+    if status in expect and 100 <= status < 600:
+        return _OK
+    if 500 <= status < 600:
+        return _H5
+    return _UNEXPECTED if 200 <= status < 500 else _BAD
+
+
+def _column(status: object, error: str | None, m_end: float | None, expect: Sequence[int] | None = None) -> int:
     if error is not None:
         return _ERROR_COLUMN[error]
     if status is None:
@@ -79,6 +90,8 @@ def _column(status: object, error: str | None, m_end: float | None) -> int:
         return _BAD
     if m_end is None:
         return _INCOMPLETE
+    if expect is not None:
+        return _expected_column(status, expect)
     if 200 <= status < 400:
         return _OK
     if 500 <= status < 600:
@@ -249,13 +262,13 @@ def _add_counts(into: dict[_K, int], more: dict[_K, int]) -> None:
 
 
 # One request as the hot loop wants it: m_start, m_end, status (as recorded), error, conn, user, pod,
-# version, t_start, t_end, t_sched, m_sched, id, and the record (or its raw dict or line, turned into a
+# version, t_start, t_end, t_sched, m_sched, id, req, expect, and the record (or its raw dict or line, turned into a
 # record only if kept).
 # At most this many failing records are kept for the diagnosis (about 300 bytes each).
 DIAGNOSE_CAP = 50_000
 
 _Row = tuple[float, float | None, object, str | None, str, str, str | None, str | None, float, float | None,
-             float | None, float | None, object, "_Source"]
+             float | None, float | None, object, str | None, list[int] | None, "_Source"]
 _Source = RequestRecord | dict[str, Any] | bytes
 _INF = math.inf
 
@@ -274,6 +287,7 @@ class _Accumulator:
         self.buckets: dict[int, list[int]] = {}
         # (connection mode, user class) -> counts per OUTCOMES column; one lookup serves both.
         self.by_class: dict[tuple[str, str], list[int]] = {}
+        self.by_req: dict[str, list[int]] = {}  # traffic.requests name -> counts per OUTCOMES column
         self.by_status: dict[int, int] = {}
         self.by_odd_status: dict[str, int] = {}  # statuses that are not integers, by their JSON text
         self.pod_answers: dict[str, list[float]] = {}
@@ -332,8 +346,9 @@ class _Accumulator:
         # Per connection mode: where its due times go (successes, failures) and its lateness state.
         sched_of: dict[str, tuple[Any, Any, ModeLateness, dict[int, list[int]], dict[int, int]]] = {}
         edges, late_col, not_sent_col, steps = LATE_EDGES_MS, bisect.bisect_left, NOT_SENT_COLUMN, LATE_STEPS_PER_MS
+        by_req = self.by_req
         for (m_start, m_end, status, error, conn, user, pod, version, t_start, t_end, t_sched, m_sched, rid,
-             source) in rows:
+             req, expect, source) in rows:
             seq += 1
             # x - x is 0.0 for a finite number and NaN (truthy) for NaN or an infinity.
             if ((m_start - m_start) or (t_start - t_start) or (t_end is not None and (t_end - t_end))
@@ -348,6 +363,8 @@ class _Accumulator:
             elif type(status) is int:
                 if m_end is None:
                     col = _INCOMPLETE  # no end recorded: still in flight when the record was written
+                elif expect is not None:
+                    col = _expected_column(status, expect)
                 elif 200 <= status < 400:
                     col = _OK
                 elif 500 <= status < 600:
@@ -418,12 +435,17 @@ class _Accumulator:
             index = second if unit_buckets else int(m_start // bucket_s)
             row = buckets.get(index)
             if row is None:
-                row = buckets[index] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+                row = buckets[index] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
             row[col] += 1
             row = by_class.get((conn, user))
             if row is None:
-                row = by_class[conn, user] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+                row = by_class[conn, user] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
             row[col] += 1
+            if req is not None:
+                row = by_req.get(req)
+                if row is None:
+                    row = by_req[req] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+                row[col] += 1
             if pod is not None:
                 answers = pod_answers.get(pod)
                 if answers is None:
@@ -450,7 +472,7 @@ class _Accumulator:
             if m_end is not None:
                 if m_end > last_end_m:  # noqa: PLR1730 - as above
                     last_end_m = m_end
-                if col <= _H5:  # an HTTP answer: ok, 4xx or 5xx
+                if col <= _H5 or col == _UNEXPECTED:  # an HTTP answer: ok, 4xx, 5xx or unexpected
                     ms = (m_end - m_start) * 1000.0
                     n_latency += 1
                     if ms > max_ms:  # noqa: PLR1730 - as above
@@ -530,6 +552,7 @@ class _Accumulator:
             self.span_last[col] = max(self.span_last[col], other.span_last[col])
         _add_rows(self.buckets, other.buckets)
         _add_rows(self.by_class, other.by_class)
+        _add_rows(self.by_req, other.by_req)
         _add_counts(self.by_status, other.by_status)
         _add_counts(self.by_odd_status, other.by_odd_status)
         for conn, seconds in other.starts_by_conn.items():
@@ -602,6 +625,7 @@ class _Accumulator:
             by_error_kind=dict(sorted(by_error_kind.items())),
             by_conn={k: counts_of(v) for k, v in sorted(by_conn.items())},
             by_user={k: counts_of(v) for k, v in sorted(by_user.items())},
+            by_req={k: counts_of(v) for k, v in sorted(self.by_req.items())},
             by_pod={pod: int(answers[0]) for pod, answers in sorted(self.pod_answers.items())},
             by_version=dict(sorted(self.by_version.items())),
             malformed_lines=self.malformed,
@@ -674,7 +698,7 @@ def _row_of(rec: RequestRecord) -> _Row:
     status: object = rec.status if rec.status_text is None else json.loads(rec.status_text)
     return (rec.m_start, rec.m_end, status, None if rec.error is None else rec.error.value,
             rec.conn.value, rec.user, rec.pod, rec.version, rec.t_start, rec.t_end, rec.t_sched, rec.m_sched,
-            rec.id, rec)
+            rec.id, rec.req, rec.expect, rec)
 
 
 def summarize_requests_file(
@@ -863,7 +887,7 @@ def _rows_fast(batches: Iterable[list[bytes]], acc: _Accumulator) -> Iterator[_R
                     yield (f.m_start + 0.0, None if m_end is None else m_end + 0.0, f.status, error, conn, f.user,
                            f.pod, f.version, f.t_start + 0.0, None if t_end is None else t_end + 0.0,
                            None if t_sched is None else t_sched + 0.0, None if m_sched is None else m_sched + 0.0,
-                           f.id, line)
+                           f.id, f.req, f.expect, line)
                     continue
             yield from _rows_from_lines((line,), acc)
 
@@ -902,7 +926,12 @@ def _rows_from_lines(lines: Iterable[bytes], acc: _Accumulator) -> Iterator[_Row
             user = d.get("user", "")
             pod = d.get("pod")
             version = d.get("version")
-            if (type(rid) is not str or type(user) is not str or type(d.get("bytes", 0)) is not int
+            req = d.get("req")
+            expect = d.get("expect")
+            if (type(rid) is not str or (req is not None and type(req) is not str)
+                    or (expect is not None and (type(expect) is not list
+                                                or not all(type(v) is int for v in expect)))
+                    or type(user) is not str or type(d.get("bytes", 0)) is not int
                     or (pod is not None and type(pod) is not str)
                     or (version is not None and type(version) is not str)
                     or (error is not None and type(error) is not str) or type(conn) is not str
@@ -920,7 +949,7 @@ def _rows_from_lines(lines: Iterable[bytes], acc: _Accumulator) -> Iterator[_Row
             acc.malformed += 1  # RequestRecord.from_dict rejects an unknown enum value too
             continue
         yield (m_start, m_end, d.get("status"), error, conn, user, pod, version, t_start, t_end, t_sched, m_sched,
-               rid, d)
+               rid, req, expect, d)
 
 
 def _row_from_odd_line(line: bytes) -> _Row | None:

@@ -8,7 +8,7 @@ here orders events by their monotonic time first and, at an instant, trusts the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "observer_coverage",
     "pod_changes_after",
     "pod_name",
+    "pod_uid",
     "state_at",
 ]
 
@@ -54,6 +55,11 @@ def data_text(event: TimelineEvent, key: str, fallback: str) -> str:
 
 def pod_name(event: TimelineEvent) -> str:
     return data_text(event, "name", event.name)
+
+
+def pod_uid(event: TimelineEvent) -> str:
+    """The pod's UID, else its name (timelines recorded before pods carried one)."""
+    return data_text(event, "uid", pod_name(event))
 
 
 def action_step(event: TimelineEvent) -> str:
@@ -228,16 +234,18 @@ def _is_gone_or_going(event: TimelineEvent) -> bool:
     return event.type == _DELETED or event.data.get("terminating") is True
 
 
-def pod_changes_after(timeline: Iterable[TimelineEvent], since: float
+def pod_changes_after(timeline: Iterable[TimelineEvent], since: float, *,
+                      key: Callable[[TimelineEvent], str] = pod_name
                       ) -> tuple[dict[str, PodChange], dict[str, PodChange]]:
     """From ``since`` on: the first instant each pod was seen terminating or deleted, and the first
-    instant each pod was seen ready (and not terminating)."""
+    instant each pod was seen ready (and not terminating), keyed by ``key`` (``pod_uid`` tells a
+    StatefulSet's new pod from the old one of the same name)."""
     going: dict[str, PodChange] = {}
     ready: dict[str, PodChange] = {}
     for event in _ordered(timeline):
         if event.kind is not TimelineKind.POD or event.m < since:
             continue
-        name = pod_name(event)
+        name = key(event)
         if _is_gone_or_going(event):
             going.setdefault(name, PodChange(name, event.m, event))
         elif event.data.get("ready") is True:

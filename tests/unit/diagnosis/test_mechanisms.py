@@ -147,6 +147,20 @@ def test_a_kept_alive_connection_of_unknown_pod_broken_while_no_pod_stops_is_not
     assert only(run([record], base())) is Mechanism.UNEXPLAINED
 
 
+def test_a_failure_tied_to_a_pod_name_two_pods_held_in_turn_is_unexplained() -> None:
+    """A StatefulSet's pod comes back under its old name: the evidence keyed by name merges both
+    lives, so the diagnosis says so instead of reading a mechanism from the merged one."""
+    first = [replace(e, data={**e.data, "uid": "uid-1"}) for e in base() if e.kind is TimelineKind.POD]
+    again = replace(pod(13.0, OLD, type_="ADDED"), data={**pod(13.0, OLD, type_="ADDED").data, "uid": "uid-2"})
+    timeline = [e for e in base() if e.kind is not TimelineKind.POD] + first + [again]
+    record = fail(10.05, ErrorKind.RESET, conn=ConnectionMode.KEEP_ALIVE, served=3, stage="send", conn_pod=OLD)
+    assert only(run([record], base())) is Mechanism.KEEPALIVE_CLOSED_AT_SHUTDOWN  # one pod per name
+    diagnosis = run([record], timeline)
+    assert only(diagnosis) is Mechanism.UNEXPLAINED
+    assert f"pod name {OLD} was held by 2 pods in turn" in diagnosis.findings[0].evidence[0]
+    assert any("held by more than one pod" in note for note in diagnosis.notes)
+
+
 def test_a_reset_in_flight_after_the_answer_began_is_not_hidden_by_a_retrying_client() -> None:
     record = fail(10.05, ErrorKind.RESET, conn=ConnectionMode.KEEP_ALIVE, served=3, stage="read", conn_pod=OLD)
     assert run([record], base()).retry_hidden == 0

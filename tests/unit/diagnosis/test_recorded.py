@@ -83,18 +83,23 @@ def test_evidence_with_a_kind_of_event_missing_gives_no_wrong_mechanism(tmp_path
 
 
 def test_a_kept_alive_connection_of_a_server_without_x_pod_is_tied_to_its_pod_by_timing(tmp_path: Path) -> None:
-    """go-httpbin names no pod in its answers: its one reset, on a reused connection as its pod's
+    """go-httpbin names no pod in its answers: each reset, on a reused connection as its pod's
     Shutdown closed the idle connections, goes to the only pod stopping at that moment; the advice
     does not ask a server that drained behind a preStop to handle SIGTERM."""
     verdict = judge_run_dir(run_dir("go-httpbin-race", tmp_path))
     diagnosis = verdict.diagnosis
-    assert diagnosis is not None and diagnosis.failed == diagnosis.explained == diagnosis.retry_hidden == 1
+    assert diagnosis is not None and diagnosis.failed >= 1
+    assert diagnosis.failed == diagnosis.explained == diagnosis.retry_hidden
     finding = diagnosis.findings[0]
-    pod = finding.pods[0]
-    timeline = {p.pod: p for p in diagnosis.pods}[pod]
-    assert timeline.sigterm_s is not None and timeline.deleted_s is not None
-    assert timeline.sigterm_s - timeline.deleted_s >= 4.5  # the manifests' preStop sleep of 5 s
-    assert finding.first_offset_s is not None and abs(finding.first_offset_s - timeline.sigterm_s) < 1.0
+    timelines = {p.pod: p for p in diagnosis.pods}
+    sigterms = []
+    for pod in finding.pods:
+        timeline = timelines[pod]
+        assert timeline.sigterm_s is not None and timeline.deleted_s is not None
+        assert timeline.sigterm_s - timeline.deleted_s >= 4.5  # the manifests' preStop sleep of 5 s
+        sigterms.append(timeline.sigterm_s)
+    assert finding.first_offset_s is not None
+    assert min(abs(finding.first_offset_s - at) for at in sigterms) < 1.0
     assert any("by timing, the only pod stopping then" in text for text in finding.evidence)
     assert "0 by the pod named in the answer (X-Pod)" in diagnosis.attribution
     assert [r.setting for r in finding.recommendations] == ["Connection: close at shutdown"]

@@ -77,10 +77,11 @@ def test_the_final_report_accounts_for_exactly_what_was_written(server: str, tmp
 
 
 def test_traffic_that_ends_by_its_own_deadline_is_an_error(server: str, tmp_path: Path) -> None:
-    with TrafficProcess(_config(server, tmp_path, max_duration_s=1.0), tmp_path) as traffic:
+    # Long enough for the first answers to come on a loaded machine, before the deadline ends it.
+    with TrafficProcess(_config(server, tmp_path, max_duration_s=3.0), tmp_path) as traffic:
         traffic.wait_first_answers(5, 30)
         deadline = time.monotonic() + 30
-        with pytest.raises(TrafficError, match="max_duration_s of 1 s ran out") as raised:
+        with pytest.raises(TrafficError, match="max_duration_s of 3 s ran out") as raised:
             while time.monotonic() < deadline:
                 traffic.check_alive()
                 time.sleep(0.1)
@@ -88,3 +89,28 @@ def test_traffic_that_ends_by_its_own_deadline_is_an_error(server: str, tmp_path
         with pytest.raises(TrafficError, match="max_duration_s"):
             traffic.stop()
         assert traffic.report is not None and traffic.report.ended == "max_duration"
+
+
+def test_a_held_process_sends_nothing_until_it_is_let_go(server: str, tmp_path: Path) -> None:
+    traffic = TrafficProcess(_config(server, tmp_path), tmp_path)
+    traffic.start(hold=True)
+    try:
+        time.sleep(3.0)  # long past its start-up: a process that was not held would have sent by now
+        traffic.check_alive()
+        assert traffic.status.sent == 0 and (tmp_path / REQUESTS_FILE).read_bytes() == b""
+        with traffic:
+            traffic.wait_first_answers(5, 30)
+            report = traffic.stop()
+    finally:
+        traffic.__exit__(None, None, None)
+    assert report.ended == "stopped" and report.sent == report.lines > 0
+
+
+def test_a_held_process_never_let_go_ends_at_once_having_sent_nothing(server: str, tmp_path: Path) -> None:
+    traffic = TrafficProcess(_config(server, tmp_path), tmp_path)
+    traffic.start(hold=True)
+    time.sleep(2.0)
+    started = time.monotonic()
+    traffic.__exit__(None, None, None)
+    assert time.monotonic() - started < 5.0  # at once, not after the wait that ends in a kill
+    assert traffic.report is None and (tmp_path / REQUESTS_FILE).read_bytes() == b""

@@ -1,0 +1,48 @@
+"""A StatefulSet under test: the shipped rolling restart passes with every pod replaced, told apart by
+UID because each new pod takes its predecessor's name."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from harness.cluster.kind import ClusterRecord
+from harness.evidence import TimelineKind, read_timeline
+from harness.verdict import GateStatus
+from tests.e2e.conftest import run_in, scenario_file
+
+LIMIT_S = 240.0
+
+
+def test_statefulset_rolling_restart_replaces_every_pod_by_uid(cluster: ClusterRecord, runs_dir: Path) -> None:
+    started = time.monotonic()
+    result = run_in(cluster, scenario_file("statefulset-rolling-restart"), runs_dir / "statefulset")
+    took = time.monotonic() - started
+    verdict = result.verdict
+    summary = "; ".join(f"{g.name}={g.status.value}: {g.reason}" for g in verdict.gates)
+    assert verdict.outcome is GateStatus.PASS, summary
+    assert took < LIMIT_S, f"the run took {took:.0f} s"
+    gates = {g.name: g for g in verdict.gates}
+    assert gates["rollout_completed"].status is GateStatus.PASS, summary
+    observed = gates["disruption_observed"]
+    assert observed.numbers["replaced"] == observed.numbers["old_pods"] == 3, observed.reason
+    assert observed.numbers["new_ready"] == 3, observed.reason
+
+    facts = verdict.facts
+    assert sorted(facts.old_pods) == [f"sample-service-{i}" for i in range(3)]
+    old_uids = facts.old_pod_uids
+    assert sorted(old_uids) == facts.old_pods and len(set(old_uids.values())) == 3
+
+    timeline = read_timeline(result.run_dir / "timeline.jsonl")
+    pods = [e for e in timeline if e.kind is TimelineKind.POD]
+    deleted = {str(e.data.get("uid")) for e in pods if e.type == "DELETED"}
+    assert set(old_uids.values()) <= deleted, "an old pod was never deleted"
+    for name, old_uid in old_uids.items():
+        gone_m = min(e.m for e in pods if e.type == "DELETED" and e.data.get("uid") == old_uid)
+        successors = {str(e.data.get("uid")) for e in pods
+                      if e.name == name and e.m > gone_m and e.data.get("ready") is True
+                      and e.data.get("uid") != old_uid}
+        # The name is reused; the pod is not.
+        assert len(successors) == 1, f"{name}: successors {successors}"
+        revisions = {e.data.get("revision") for e in pods if e.data.get("uid") in successors}
+        assert revisions and None not in revisions, f"{name}: no controller revision recorded"
