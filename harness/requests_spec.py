@@ -220,6 +220,8 @@ def absolute_traffic_paths(scenario: Scenario) -> dict[str, Any]:
             update={"body_file": str(scenario.resolve(r.body_file))}) for r in traffic.requests]
     if traffic.tls.ca_file is not None:
         update["tls"] = traffic.tls.model_copy(update={"ca_file": str(scenario.resolve(traffic.tls.ca_file))})
+    if traffic.locustfile is not None:
+        update["locustfile"] = str(scenario.resolve(traffic.locustfile))
     return update
 
 

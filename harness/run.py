@@ -308,6 +308,7 @@ class _Run:
             model=scenario.traffic.model, arrivals=scenario.traffic.arrivals, seed=scenario.seed,
             max_in_flight=scenario.traffic.max_in_flight, requests=planned_requests(scenario),
             host=scenario.traffic.host, tls=tls_plan(scenario),
+            locustfile=None if (lf := scenario.traffic.locustfile) is None else str(scenario.resolve(lf)),
         )
 
     def _drive(self) -> None:

@@ -29,6 +29,7 @@ from harness.disruptions.set_env import check_env_names
 from harness.disruptions.set_image import SetImage
 from harness.disruptions.wait import Wait
 from harness.errors import ScenarioError
+from harness.locustfile import locustfile_problems
 from harness.manifests.values import scaled_value
 from harness.requests_spec import RequestSpec, TlsSpec, absolute_traffic_paths, request_problems, unique_labels
 from harness.safe_yaml import read_yaml, shorten
@@ -215,8 +216,18 @@ class TrafficSection(Params):
     # The Host header of every request; none: the target URL's host and port.
     host: str | None = Field(None, max_length=261, pattern=r"^[^\s/\x00-\x1f\x7f]+$")
     tls: TlsSpec = Field(default_factory=TlsSpec)  # for an https target
+    # A locustfile whose RecordedUser classes (harness.traffic.user) say what to send; its users are
+    # closed-loop, so the model is closed unless the file says otherwise (and then it is refused).
+    locustfile: str | None = Field(None, max_length=4096, pattern=_NO_CONTROL)
 
     _request_labels = field_validator("requests")(unique_labels)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _locust_users_are_closed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("locustfile") is not None and "model" not in data:
+            return {**data, "model": "closed"}
+        return data
 
     @field_validator("connection_modes")
     @classmethod
@@ -276,7 +287,8 @@ class Scenario(Params):
 
     @model_validator(mode="after")
     def _coherent(self) -> Scenario:
-        problems = [*self._timing_problems(), *self._step_problems(), *request_problems(self)]
+        problems = [*self._timing_problems(), *self._step_problems(), *request_problems(self),
+                    *locustfile_problems(self)]
         if problems:
             raise ValidationError.from_exception_data("Scenario", [
                 InitErrorDetails(type=PydanticCustomError("scenario_contradiction", "{message}", {"message": msg}),

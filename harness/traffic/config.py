@@ -49,6 +49,8 @@ class TrafficConfig(BaseModel):
     paths: list[str] = Field(default_factory=lambda: ["/"], min_length=1)
     # The scenario's traffic.requests; None: a GET of each of ``paths`` in turn.
     requests: list[PlannedRequest] | None = Field(None, min_length=1)
+    # The scenario's traffic.locustfile, absolute: its RecordedUser classes send instead of the built-in users.
+    locustfile: str | None = None
     host: str | None = Field(None, description="The Host header every request carries; None: the URL's")
     tls: TlsPlan = Field(default_factory=TlsPlan)
     timeout_s: float = Field(5.0, gt=0)

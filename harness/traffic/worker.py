@@ -19,6 +19,7 @@ records complete and unaltered.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import resource
 import signal
 import sys
@@ -30,17 +31,17 @@ from typing import Any, Literal
 import gevent
 import gevent.event
 import geventhttpclient.client
-from locust import FastHttpUser, constant_throughput, events, task
+from locust import constant_throughput, events, task
 from locust.env import Environment
 
-from harness.evidence import ConnectionMode, ErrorKind, RequestRecord
-from harness.traffic import wire
+from harness.evidence import ConnectionMode
+from harness.traffic import user, wire
 from harness.traffic.choice import RequestChooser
-from harness.traffic.classify import classify
-from harness.traffic.config import PlannedRequest, TrafficConfig
+from harness.traffic.config import TrafficConfig
 from harness.traffic.open_loop import ModeTraffic, open_user_classes, start_modes
 from harness.traffic.protocol import FIRST_ANSWERS, GO_LINE, HOLD_FLAG, TrafficStatus, done_line, status_line
-from harness.traffic.recorder import Recorder, apply_answer
+from harness.traffic.recorder import Recorder
+from harness.traffic.user import RecordedUser
 
 # geventhttpclient silently re-sends an idempotent request whose connection broke after it was
 # sent. That retry would hide exactly the loss the harness exists to measure: every request sent
@@ -48,131 +49,12 @@ from harness.traffic.recorder import Recorder, apply_answer
 geventhttpclient.client._may_retry_after_send_error = lambda method: False
 
 
-class _EveryStatus:
-    """Locust's client turns any status outside its short list (a 404, a 503, a 999) into an
-    exception and releases the connection before the body is read. Every status is accepted here
-    and recorded as it came; judging alone decides which statuses are answers."""
+def _user_class(name: str, mode: ConnectionMode, count: int, cfg: TrafficConfig,
+                base: type[RecordedUser] = RecordedUser) -> type:
+    """A Locust user class of one connection mode; each user runs at an equal share of the rate.
+    With ``base`` a locustfile's class, its own tasks run; else the built-in one."""
 
-    def __contains__(self, status: object) -> bool:
-        return True
-
-
-_EVERY_STATUS = _EveryStatus()
-
-# --- shared state of this process ------------------------------------------------------------
-
-
-_CONFIG: TrafficConfig | None = None
-_RECORDER: Recorder | None = None
-_CHOOSER: RequestChooser | None = None
-_stopping = False
-
-
-def _config() -> TrafficConfig:
-    assert _CONFIG is not None
-    return _CONFIG
-
-
-def _chooser() -> RequestChooser:
-    assert _CHOOSER is not None
-    return _CHOOSER
-
-
-def _recorder() -> Recorder:
-    assert _RECORDER is not None
-    return _RECORDER
-
-
-class _Recording:
-    """Closed-loop mixin: every request goes through ``send`` and becomes one record."""
-
-    conn_mode = ConnectionMode.KEEP_ALIVE
-    last_pod: str | None = None
-    head = False  # the request being recorded is a HEAD
-    client: Any
-
-    def on_start(self) -> None:
-        self.client.client.valid_response_codes = _EVERY_STATUS
-
-    def send(self) -> None:
-        if _stopping:
-            return
-        cfg, recorder = _config(), _recorder()
-        user = type(self).__name__
-        tally = recorder.tally
-        if not cfg.record:
-            # The benchmark's baseline: the same user and request, nothing recorded.
-            tally.count_sent(user, self.conn_mode)
-            resp = self._request(_chooser().requests[0], {"X-Request-ID": "bench"})
-            ok = getattr(resp, "error", None) is None and 200 <= getattr(resp, "status_code", 0) < 400
-            if ok:
-                tally.ok += 1
-            else:
-                tally.failed += 1
-            return
-        rec = recorder.begin(user, self.conn_mode, t_start=time.time(), m_start=time.monotonic(),
-                             conn_pod=self.last_pod if self.conn_mode is ConnectionMode.KEEP_ALIVE else None)
-        req = _chooser().for_seq(tally.max_seq)
-        rec.req, rec.expect = req.name, req.expect
-        self.head = req.method == "HEAD"
-        headers = {"X-Request-ID": rec.id}
-        if self.conn_mode is ConnectionMode.NEW:
-            headers["Connection"] = "close"
-        try:
-            resp = self._request(req, headers)
-            self._record_response(rec, resp)
-        except Exception as exc:  # the record must be written whatever the client raised
-            rec.m_end, rec.t_end = time.monotonic(), time.time()
-            rec.status = None
-            rec.error = classify(exc)
-            rec.detail = f"{type(exc).__name__}: {exc}"[:200]
-            self.last_pod = None
-        recorder.finish(rec)
-
-    def _request(self, req: PlannedRequest, headers: dict[str, str]) -> Any:
-        cfg = _config()
-        sent = {**req.headers, **headers}
-        if cfg.host is not None:
-            sent["Host"] = cfg.host
-        # A body-carrying method gets its Content-Length even when the body is empty.
-        body = req.body if req.body or req.method in ("POST", "PUT", "PATCH") else None
-        return self.client.request(req.method, req.path, headers=sent, data=body, name=req.name or req.path)
-
-    def _record_response(self, rec: RequestRecord, resp: Any) -> None:
-        error = getattr(resp, "error", None)
-        if error is not None:
-            # A failure on the connection is a failure even when a status line had arrived.
-            rec.m_end, rec.t_end = time.monotonic(), time.time()
-            code = getattr(resp, "status_code", 0)
-            after = f"after status {code}: " if code else ""
-            rec.error = classify(error) if isinstance(error, BaseException) else ErrorKind.OTHER
-            rec.detail = f"{after}{type(error).__name__}: {error}"[:200]
-            self.last_pod = None
-            return
-        status = resp.status_code
-        body = resp.content or b""  # reading the body can fail too; the caller records that
-        m_end, t_end = time.monotonic(), time.time()
-        if type(status) is not int:
-            rec.m_end, rec.t_end = m_end, t_end
-            rec.error = ErrorKind.OTHER
-            rec.detail = f"the client reported status {status!r}, not an integer"[:200]
-            self.last_pod = None
-            return
-        # geventhttpclient's headers are looked up without regard to case, as apply_answer expects.
-        headers = resp.headers
-        if not apply_answer(rec, status, headers, body, complete=True, m_end=m_end, t_end=t_end, head=self.head):
-            self.last_pod = None
-            return
-        if headers.get("Connection", "").lower() == "close" or self.conn_mode is ConnectionMode.NEW:
-            self.last_pod = None
-        else:
-            self.last_pod = rec.pod
-
-
-def _user_class(name: str, mode: ConnectionMode, count: int, cfg: TrafficConfig) -> type:
-    """A Locust user class of one connection mode; each user runs at an equal share of the rate."""
-
-    def hit(self: _Recording) -> None:
+    def hit(self: RecordedUser) -> None:
         self.send()
 
     tls = wire.tls_context(verify=cfg.tls.verify, ca_file=cfg.tls.ca_file, server_name=cfg.server_name)
@@ -190,18 +72,57 @@ def _user_class(name: str, mode: ConnectionMode, count: int, cfg: TrafficConfig)
         "connection_timeout": cfg.connect_timeout_s,
         "concurrency": 1,
         "fixed_count": count,
-        "hit": task(hit),
+        "abstract": False,
     }
-    # types.new_class lets Locust's metaclass collect the task, as a class statement would.
-    return types.new_class(name, (_Recording, FastHttpUser), exec_body=lambda ns: ns.update(namespace))
+    if base is RecordedUser:
+        namespace["hit"] = task(hit)
+    # types.new_class lets Locust's metaclass collect the tasks, as a class statement would.
+    return types.new_class(name, (base,), exec_body=lambda ns: ns.update(namespace))
 
 
 _CLASS_NAMES = {ConnectionMode.KEEP_ALIVE: "KeepAliveUser", ConnectionMode.NEW: "NewConnectionUser"}
 
 
 def _closed_user_classes(cfg: TrafficConfig) -> list[type]:
+    if cfg.locustfile is not None:
+        return _locustfile_user_classes(cfg)
     return [_user_class(_CLASS_NAMES[ConnectionMode(mode)], ConnectionMode(mode), count, cfg)
             for mode, count in cfg.users_by_mode.items()]
+
+
+def _locustfile_user_classes(cfg: TrafficConfig) -> list[type]:
+    """Every RecordedUser class of the locustfile, once per connection mode, the mode's users shared
+    out by the classes' Locust weights (each class gets at least one)."""
+    assert cfg.locustfile is not None
+    spec = importlib.util.spec_from_file_location("rollout_harness_locustfile", cfg.locustfile)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"{cfg.locustfile} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found = [obj for obj in vars(module).values() if isinstance(obj, type) and issubclass(obj, RecordedUser)
+             and obj is not RecordedUser and not obj.__dict__.get("abstract", False)]
+    if not found:
+        raise RuntimeError(f"{cfg.locustfile} defines no user class that subclasses harness.traffic.user.RecordedUser")
+    classes: list[type] = []
+    for mode, count in cfg.users_by_mode.items():
+        for base, share in zip(found, _shares(count, [float(getattr(c, "weight", 1) or 1) for c in found]),
+                               strict=True):
+            suffix = "" if len(cfg.users_by_mode) == 1 else f"-{mode}"
+            classes.append(_user_class(f"{base.__name__}{suffix}", ConnectionMode(mode), share, cfg, base))
+    return classes
+
+
+def _shares(count: int, weights: list[float]) -> list[int]:
+    """``count`` users split by ``weights``, at least one each, largest remainders first."""
+    total = sum(weights)
+    exact = [count * w / total for w in weights]
+    shares = [max(1, int(x)) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
+    for i in order:
+        if sum(shares) >= count:
+            break
+        shares[i] += 1
+    return shares
 
 
 @dataclass
@@ -258,14 +179,12 @@ def _drain(recorder: Recorder, modes: dict[ConnectionMode, ModeTraffic], deadlin
 
 
 def main(argv: list[str]) -> int:
-    global _CONFIG, _RECORDER, _CHOOSER, _stopping
     with open(argv[1], encoding="utf-8") as fh:
         cfg = TrafficConfig.model_validate_json(fh.read())
-    _CONFIG = cfg
     if HOLD_FLAG in argv[2:] and sys.stdin.buffer.readline().strip() != GO_LINE.strip():
         return 0  # released without "go": the run ended before its traffic began
-    _CHOOSER = RequestChooser(cfg.plan(), cfg.seed, weighted=cfg.requests is not None)
-    recorder = _RECORDER = Recorder(cfg.run_id)
+    recorder = Recorder(cfg.run_id)
+    user.configure(cfg, recorder, RequestChooser(cfg.plan(), cfg.seed, weighted=cfg.requests is not None))
     modes: dict[ConnectionMode, ModeTraffic] = {}
     if cfg.model == "open":
         _raise_open_files_limit()
@@ -307,7 +226,7 @@ def main(argv: list[str]) -> int:
             ended = "max_duration"
             break
     # Stop sending; requests already sent finish (or time out) before the users are stopped.
-    _stopping = True
+    user.stop_sending()
     stop_m = time.monotonic()
     for traffic in modes.values():
         traffic.stop_m = stop_m

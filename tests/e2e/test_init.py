@@ -143,3 +143,33 @@ def test_the_scenario_with_real_request_paths_of_go_httpbin_passes_on_each(clust
     exact = sum(1 for size in sizes if size == BYTES)
     assert 0.3 * len(sizes) < exact < 0.7 * len(sizes), (exact, len(sizes))
     assert all(size > BYTES for size in sizes if size != BYTES)
+
+
+def test_without_its_pre_stop_go_httpbin_loses_requests_and_the_diagnosis_names_pods_by_timing(
+        cluster: ClusterRecord, scenario: Path, runs_dir: Path) -> None:
+    """The lossy configuration of the same server: no preStop, so go-httpbin's Shutdown closes its
+    listener at SIGTERM while the proxies still send it new connections. The run FAILs; go-httpbin
+    names no pod, and each failure is still tied to the pod that was going away then."""
+    data = yaml.safe_load(scenario.read_text())
+    data["target"]["pre_stop_seconds"] = 0
+    data["traffic"]["connection_modes"] = ["new"]
+    lossy = scenario.with_name("go-httpbin-no-prestop.yaml")
+    lossy.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    ran, run_dir = run(lossy, cluster, runs_dir / "init-no-prestop")
+    verdict = read_result_json(run_dir)
+    gates = {g.name: (g.status, g.reason) for g in verdict.gates}
+    assert verdict.outcome is GateStatus.FAIL and ran.returncode == 1, (verdict.outcome, gates)
+    assert not verdict.harness_errors
+    assert gates["no_connection_errors"][0] is GateStatus.FAIL
+    assert gates["rollout_completed"][0] is GateStatus.PASS and gates["records_accounted"][0] is GateStatus.PASS
+    diagnosis = verdict.diagnosis
+    assert diagnosis is not None and diagnosis.failed == verdict.counts.outcomes.failed() > 0
+    top = diagnosis.findings[0]
+    found = [(f.mechanism.value, f.count) for f in diagnosis.findings]
+    assert top.mechanism.value == "shutdown-before-endpoint-removal", found
+    assert top.count >= 0.9 * diagnosis.diagnosed
+    # No X-Pod: every failure was tied to its pod by timing, and the pods named are the old ones.
+    assert "0 by the pod named in the answer (X-Pod)" in diagnosis.attribution, diagnosis.attribution
+    assert top.pods and set(top.pods) <= set(verdict.facts.old_pods), (top.pods, verdict.facts.old_pods)
+    assert any("target.pre_stop_seconds" in r.overrides for r in top.recommendations), top.recommendations

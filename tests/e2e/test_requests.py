@@ -124,3 +124,32 @@ def test_a_status_outside_expect_status_fails_the_run_naming_the_request(
     assert teapots.unexpected_status == teapots.total > 0 and teapots.ok == 0
     assert verdict.counts.by_req[POST].unexpected_status == 0
     assert any(f.req == TEAPOT and f.outcome == "unexpected_status" for f in verdict.first_failures)
+
+
+def test_a_locustfiles_users_run_through_the_restart_with_every_request_accounted(
+        cluster: ClusterRecord, built: None, tmp_path: Path, runs_dir: Path) -> None:
+    """examples/go-httpbin/locustfile.py: two RecordedUser classes, 3:1, three named requests. Every
+    request they made is in requests.jsonl, accounted per class, and the verdict counts each."""
+    data = yaml.safe_load((EXAMPLE / "scenario.yaml").read_text())
+    data["name"] = "own-locust-users"
+    data["target"]["manifests"] = str(EXAMPLE / "manifests")
+    data["target"]["replicas"] = 2
+    data["traffic"].update({"rate": 60, "users": 8, "connection_modes": ["new"], "warmup_s": 3, "settle_s": 3,
+                            "max_duration_s": 300, "locustfile": str(EXAMPLE / "locustfile.py")})
+    data["steps"] = [{"action": "rollout-restart", "deadline_s": 120}]
+    data["gates"] = {"min_requests": 100}
+    path = tmp_path / "own-locust-users.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    ran, run_dir = run(path, cluster, runs_dir / "own-locust-users")
+    verdict = read_result_json(run_dir)
+    gates = {g.name: (g.status, g.reason) for g in verdict.gates}
+    assert verdict.outcome is GateStatus.PASS, (gates, ran.stdout[-2000:])
+    assert gates["records_accounted"][0] is GateStatus.PASS, gates["records_accounted"]
+    records = list(read_requests(run_dir / REQUESTS_FILE))
+    assert {r.user for r in records} == {"Reader", "Writer"}
+    assert set(verdict.counts.by_user) == {"Reader", "Writer"}
+    assert verdict.counts.by_user["Reader"].total > verdict.counts.by_user["Writer"].total
+    names = {r.req for r in records}
+    assert names == {"read echo", "read 256 bytes", "post order"}, names
+    assert {r.bytes for r in records if r.req == "read 256 bytes"} == {256}
+    assert set(verdict.counts.by_req) == names and sum(c.total for c in verdict.counts.by_req.values()) == len(records)
