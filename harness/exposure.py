@@ -54,9 +54,15 @@ def _name(obj: Mapping[str, Any]) -> str:
     return str(_dict(obj.get("metadata")).get("name") or "")
 
 
+def _headless(service: K8sObject) -> bool:
+    spec = service.get("spec")
+    return isinstance(spec, dict) and spec.get("clusterIP") == "None"
+
+
 def choose_service(objects: Sequence[K8sObject], workload: K8sObject, *, service: str | None = None,
                    port: int | str | None = None) -> ServicePort:
-    """The Service (``target.service``, else the only one selecting the workload's pods) and its port
+    """The Service (``target.service``, else the only one selecting the workload's pods, or the only
+    one of them that is not headless) and its port
     (``target.port`` by number or name, else its only one); a ManifestError names the choices."""
     candidates = selecting_services(objects, workload)
     names = [_name(s) for s in candidates]
@@ -74,6 +80,9 @@ def choose_service(objects: Sequence[K8sObject], workload: K8sObject, *, service
         raise ManifestError(f"no Service selects the pods of {object_ref(workload)}; traffic and the endpoint "
                             "observer go through one",
                             "add a Service whose spec.selector matches the pod template's labels")
+    elif len(candidates) > 1 and len(routed := [c for c in candidates if not _headless(c)]) == 1:
+        # A headless Service (a StatefulSet's, for its pods' names) has no address to send traffic to.
+        chosen = routed[0]
     elif len(candidates) > 1:
         raise ManifestError(f"{len(candidates)} Services select the pods of {object_ref(workload)}: "
                             f"{', '.join(names)}", "set target.service to the one traffic should go through")

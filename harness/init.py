@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+TESTED_KINDS = ("Deployment", "StatefulSet")
 RENDERED_FILE = "manifests.yaml"
 
 # The traffic and the gate of a first run: gentle enough for a laptop and any small service, long
@@ -80,7 +81,7 @@ class InitPlan:
 
     name: str
     source: ManifestSource
-    workload: str  # the Deployment's name
+    workload: str  # the workload's name
     container: str
     image: str  # "sample" builds the sample service; else an image reference
     image_from: Literal["option", "manifest", "sample"]
@@ -95,6 +96,7 @@ class InitPlan:
     objects: tuple[K8sObject, ...] | None
     left_out: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    kind: str = "Deployment"  # or StatefulSet
 
     @property
     def service(self) -> str:
@@ -133,7 +135,8 @@ def plan_init(objects: Sequence[K8sObject], source: ManifestSource, *, name: str
     scenario_image, image_from = _pick_image(container, image, deployment)
     scenario_name = _scenario_name(name, workload_name)
 
-    others = [d for d in objects if d.get("kind") == "Deployment" and d is not deployment]
+    # A run tests the one Deployment or StatefulSet of its manifests: every other one is left out.
+    others = [d for d in objects if d.get("kind") in TESTED_KINDS and d is not deployment]
     left_out = tuple(object_ref(o) for o in others)
     kept = [o for o in objects if all(o is not x for x in others)]
     namespaced = [o for o in kept if _dict(o.get("metadata")).get("namespace") is not None]
@@ -143,7 +146,7 @@ def plan_init(objects: Sequence[K8sObject], source: ManifestSource, *, name: str
     notes = [*_port_notes(chosen, exposed_through, container),
              *_image_notes(scenario_image, container, deployment)]
     if left_out:
-        notes.append(f"left out of the scenario's manifests: {', '.join(left_out)} (a run deploys one Deployment)")
+        notes.append(f"left out of the scenario's manifests: {', '.join(left_out)} (a run deploys one workload)")
     if needs_own and namespaced:
         notes.append("metadata.namespace removed from " + ", ".join(object_ref(o) for o in namespaced) +
                      ": each run deploys into a namespace of its own")
@@ -154,7 +157,7 @@ def plan_init(objects: Sequence[K8sObject], source: ManifestSource, *, name: str
         replicas=replicas if isinstance(replicas, int) and not isinstance(replicas, bool) else 1,
         port=chosen, port_key=port_key if port_key is not None else chosen.port, exposed_through=exposed_through,
         objects=tuple(_without_namespace(o) for o in kept) if needs_own else None,
-        left_out=left_out, notes=tuple(notes),
+        left_out=left_out, notes=tuple(notes), kind=str(deployment.get("kind")),
     )
 
 
@@ -177,10 +180,15 @@ def _pick_workload(objects: Sequence[K8sObject], wanted: str | None) -> K8sObjec
         raise ConfigError(f"the manifests hold {len(workloads)} workloads ({refs}); a scenario tests one",
                           "pick one with --workload NAME (or Kind/NAME)")
     chosen = workloads[0]
-    if chosen.get("kind") != "Deployment":
-        raise ManifestError(f"{object_ref(chosen)} is a {chosen.get('kind')}: not supported yet; the harness rolls, "
-                            "restarts and observes Deployments only",
-                            "test a Deployment (pick one with --workload if the manifests hold one)")
+    if chosen.get("kind") not in TESTED_KINDS:
+        raise ManifestError(f"{object_ref(chosen)} is a {chosen.get('kind')}: not supported; the harness rolls, "
+                            "restarts and observes Deployments and StatefulSets",
+                            "test a Deployment or a StatefulSet (pick one with --workload if the manifests hold one)")
+    strategy = _dict(_dict(chosen.get("spec")).get("updateStrategy")).get("type")
+    if chosen.get("kind") == "StatefulSet" and strategy == "OnDelete":
+        raise ManifestError(f"{object_ref(chosen)} updates its pods OnDelete: a rolling restart replaces none of them",
+                            "write the scenario by hand with delete-pod steps, or give it updateStrategy "
+                            "RollingUpdate")
     return chosen
 
 
@@ -282,7 +290,7 @@ def _without_namespace(obj: K8sObject) -> K8sObject:
 def scenario_text(plan: InitPlan, manifests: str, source: str | None = None) -> str:
     """The scenario as YAML text, every field with a comment; ``manifests`` is the manifests directory
     relative to the scenario file's directory, ``source`` the source directory as the header names it."""
-    header = (f"A rolling restart of Deployment/{plan.workload} under steady traffic: every request must get a "
+    header = (f"A rolling restart of {plan.kind}/{plan.workload} under steady traffic: every request must get a "
               f"complete answer while every pod is replaced. Written by `harness init` from "
               f"{plan.source.describe(source)}; edit it freely (scenarios/README.md describes every field).")
     out = _Lines([f"# {line}" for line in _wrap(header, _LINE - 2)])
@@ -312,7 +320,7 @@ def scenario_text(plan: InitPlan, manifests: str, source: str | None = None) -> 
     out.field(1, "max_duration_s", MAX_DURATION_S, "the traffic process stops by itself after this")
     out.section("steps", "the disruptions, run in order")
     out.field(1, "- action", "rollout-restart", "what `kubectl rollout restart` does: new pods for all")
-    out.field(2, "deadline_s", DEADLINE_S, "the Deployment must be whole again within this")
+    out.field(2, "deadline_s", DEADLINE_S, f"the {plan.kind} must be whole again within this")
     out.section("gates", "what a PASS needs besides no lost request")
     out.field(1, "min_requests", MIN_REQUESTS, "fewer requests make the run INCONCLUSIVE, never PASS")
     return "\n".join(out.lines) + "\n"
@@ -463,7 +471,7 @@ def report_lines(result: InitResult) -> tuple[list[str], bool]:
     lines = [f"wrote {result.scenario}"]
     if result.manifests is not None:
         lines.append(f"wrote {result.manifests}: the objects of {plan.source.describe()} that the scenario tests")
-    lines.append(f"  workload: Deployment/{plan.workload} ({plan.replicas} replica(s)), container {plan.container}")
+    lines.append(f"  workload: {plan.kind}/{plan.workload} ({plan.replicas} replica(s)), container {plan.container}")
     lines.append(f"  image: {plan.image}")
     lines.append(f"  service: {plan.service} ({plan.service_type}), port {_describe_port(plan.port)}")
     lines.extend(f"note: {note}" for note in plan.notes)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.diagnosis.lifecycle import EndpointHistory, PodLife
+from harness.diagnosis.lifecycle import EndpointHistory, PodLife, life_at
 from harness.diagnosis.model import Mechanism
 from harness.evidence import ErrorKind, RequestRecord
 
@@ -111,6 +111,12 @@ class Context:
     old_pods: frozenset[str] = field(default_factory=frozenset)
     # The longest answered request of the run, in seconds.
     longest_s: float = 0.0
+    # Each pod name's pods in the order they held it (more than one: a StatefulSet's pod came back).
+    held: dict[str, list[PodLife]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for life in self.lives.values():
+            self.held.setdefault(life.pod, []).append(life)
 
     def at(self, m: float | None) -> str:
         """An instant as an offset from the run's origin."""
@@ -122,8 +128,10 @@ class Context:
         delta = m - ref
         return f"{abs(delta):.2f} s {'after' if delta >= 0 else 'before'} {what}"
 
-    def life(self, pod: str | None) -> PodLife | None:
-        return None if pod is None else self.lives.get(pod)
+    def life(self, pod: str | None, at: float) -> PodLife | None:
+        """The pod a request names (X-Pod, or its connection's) as it was at ``at``: of the pods that
+        held that name in turn, the one that held it then."""
+        return None if pod is None else life_at(self.held.get(pod, ()), at)
 
     def is_new(self, life: PodLife) -> bool:
         return not life.listed and life.name not in self.old_pods

@@ -11,8 +11,7 @@ from harness.diagnosis.context import Context, Failure, Match
 from harness.diagnosis.lifecycle import EndpointHistory, LogLine, PodLife, build_lives
 from harness.diagnosis.mechanisms import RULES, Rule
 from harness.diagnosis.model import Diagnosis, Finding, Mechanism, PodTimeline
-from harness.evidence import RequestRecord, TimelineEvent, TimelineKind
-from harness.verdict.timeline import pod_name
+from harness.evidence import RequestRecord, TimelineEvent
 
 if TYPE_CHECKING:
     from harness.verdict.model import RunFacts
@@ -35,7 +34,7 @@ def _unexplained(failure: Failure, ctx: Context) -> Match:
     seen = [f"{failure.what} at {ctx.at(sent)} on {conn}{stage}"]
     named = rec.pod or rec.conn_pod
     if named is not None:
-        life = ctx.life(named)
+        life = ctx.life(named, sent)
         seen.append(f"pod {named}: " + ("not in the timeline" if life is None else
                                         "terminating" if life.terminating_at(sent) else "not terminating"))
     seen.append(f"going away then: {', '.join(going) or 'none'}")
@@ -47,34 +46,12 @@ def _unexplained(failure: Failure, ctx: Context) -> Match:
     return Match(Mechanism.UNEXPLAINED, pods, ("; ".join(seen),))
 
 
-def _decide(failure: Failure, ctx: Context, reused: Mapping[str, int]) -> tuple[Rule | None, Match]:
+def _decide(failure: Failure, ctx: Context) -> tuple[Rule | None, Match]:
     for rule in RULES:
         match = rule.decide(failure, ctx)
-        if match is None:
-            continue
-        shared = [pod for pod in match.pods if pod in reused]
-        if shared:
-            # The evidence is keyed by pod name: the lives of pods that held one name in turn are merged
-            # in it, so a mechanism read from them could be another pod's. Said, not guessed.
-            said = "; ".join(f"pod name {pod} was held by {reused[pod]} pods in turn (a StatefulSet's)"
-                             for pod in shared)
-            unexplained = _unexplained(failure, ctx)
-            return None, Match(Mechanism.UNEXPLAINED, unexplained.pods,
-                               (f"{said}: the evidence, keyed by name, cannot tell them apart; "
-                                f"{match.mechanism.value} would be a guess", *unexplained.evidence))
-        return rule, match
+        if match is not None:
+            return rule, match
     return None, _unexplained(failure, ctx)
-
-
-def _reused_names(timeline: Sequence[TimelineEvent]) -> dict[str, int]:
-    """Pod names that more than one pod (by UID) held during the run, and how many did."""
-    uids: dict[str, set[str]] = {}
-    for event in timeline:
-        if event.kind is TimelineKind.POD:
-            uid = event.data.get("uid")
-            if isinstance(uid, str) and uid:
-                uids.setdefault(pod_name(event), set()).add(uid)
-    return {name: len(held) for name, held in uids.items() if len(held) > 1}
 
 
 def _retry_hidden(failure: Failure) -> bool:
@@ -148,9 +125,8 @@ def diagnose(failed: Sequence[RequestRecord], timeline: Sequence[TimelineEvent],
     groups: dict[Mechanism, list[tuple[Failure, Match]]] = {}
     rules: dict[Mechanism, Rule | None] = {}
     decided: list[Match] = []
-    reused = _reused_names(timeline)
     for failure in failures:
-        rule, match = _decide(failure, ctx, reused)
+        rule, match = _decide(failure, ctx)
         groups.setdefault(match.mechanism, []).append((failure, match))
         rules.setdefault(match.mechanism, rule)
         decided.append(match)
@@ -162,9 +138,12 @@ def diagnose(failed: Sequence[RequestRecord], timeline: Sequence[TimelineEvent],
     shown = [life for life in lives.values()
              if life.deleted_m is not None or ctx.is_new(life) or per_pod.get(life.name)]
     extra_notes = list(notes)
+    reused = sorted(name for name, held in ctx.held.items() if len(held) > 1)
     if reused:
-        extra_notes.append(f"{len(reused)} pod name(s) were held by more than one pod in turn (a StatefulSet's): "
-                           "failures tied to them are left unexplained")
+        extra_notes.append(
+            f"{len(reused)} pod name(s) were held by more than one pod in turn (a StatefulSet's), told apart by "
+            f"UID: the later ones are NAME#2 and on ({', '.join(reused[:5])}); a request naming one is put down to "
+            "the pod that held the name when it was sent, and answers counted by name are not read for them")
     if not endpoints.known:
         extra_notes.append("no EndpointSlice event in the timeline: endpoint states are unknown")
     if not pod_logs:

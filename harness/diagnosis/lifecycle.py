@@ -73,9 +73,14 @@ def _int(value: Any) -> int | None:
 
 @dataclass
 class PodLife:
-    """One pod. Instants are monotonic; None when the evidence does not show it."""
+    """One pod. Instants are monotonic; None when the evidence does not show it.
+
+    ``name`` is the pod's own name, except for a name several pods held in turn (a StatefulSet's):
+    the second of them is ``NAME#2``, and so on; ``pod`` is always the pod's own name."""
 
     name: str
+    pod: str = ""
+    uid: str | None = None
     node: str | None = None
     ip: str | None = None
     first_seen_m: float | None = None
@@ -109,6 +114,9 @@ class PodLife:
     last_answer_m: float | None = None
     last_answer_end_m: float | None = None
     longest_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.pod = self.pod or self.name
 
     @property
     def pre_stop_sleep_s(self) -> float | None:
@@ -231,11 +239,23 @@ def _fold_pod(life: PodLife, event: TimelineEvent, to_m: Any) -> None:
         break  # the first container is the service's
 
 
-def _fold_event(lives: dict[str, PodLife], event: TimelineEvent) -> None:
+def life_at(held: Sequence[PodLife], m: float) -> PodLife | None:
+    """Of the pods that held one name in turn, the one that held it at ``m``: the last seen by then
+    (the watches may see a pod a little after it exists), else the first."""
+    if not held:
+        return None
+    chosen = held[0]
+    for life in held[1:]:
+        if life.first_seen_m is not None and life.first_seen_m <= m + 0.5:
+            chosen = life
+    return chosen
+
+
+def _fold_event(held: Mapping[str, Sequence[PodLife]], event: TimelineEvent) -> None:
     obj = event.data.get("object")
     if not isinstance(obj, str) or not obj.startswith("Pod/"):
         return
-    life = lives.get(obj.removeprefix("Pod/"))
+    life = life_at(held.get(obj.removeprefix("Pod/"), ()), event.m)
     if life is None:
         return
     reason = event.data.get("reason")
@@ -247,11 +267,11 @@ def _fold_event(lives: dict[str, PodLife], event: TimelineEvent) -> None:
         life.unhealthy += 1
 
 
-def _fold_endpoints(lives: dict[str, PodLife], endpoints: EndpointHistory) -> None:
+def _fold_endpoints(held: Mapping[str, Sequence[PodLife]], endpoints: EndpointHistory) -> None:
     present: set[str] = set()
     for m, state in endpoints.changes():
         for pod, (ready, _, _) in state.items():
-            life = lives.get(pod)
+            life = life_at(held.get(pod, ()), m)
             if life is None:
                 continue
             if ready and life.endpoint_ready_m is None:
@@ -260,7 +280,7 @@ def _fold_endpoints(lives: dict[str, PodLife], endpoints: EndpointHistory) -> No
                     and life.endpoint_not_ready_m is None):
                 life.endpoint_not_ready_m = m
         for pod in present - state.keys():
-            life = lives.get(pod)
+            life = life_at(held.get(pod, ()), m)
             if life is not None and life.deleted_m is not None and life.endpoint_removed_m is None \
                     and m >= life.deleted_m - 0.5:
                 life.endpoint_removed_m = m
@@ -289,6 +309,33 @@ def _sigterm(life: PodLife, logs: Sequence[LogLine]) -> None:
         life.sigterm_source = "deletion + preStop sleep" if sleep else "deletion (no preStop)"
 
 
+def pods_by_name(timeline: Sequence[TimelineEvent], lives: dict[str, PodLife], to_m: Any
+                 ) -> dict[str, list[PodLife]]:
+    """Fold the pod events into ``lives``, one per pod (by UID), and return each name's pods in the
+    order they held it."""
+    held: dict[str, list[PodLife]] = {}
+    by_uid: dict[str, PodLife] = {}
+    for event in timeline:
+        if event.kind is not TimelineKind.POD:
+            continue
+        name = pod_name(event)
+        uid = event.data.get("uid") if isinstance(event.data.get("uid"), str) else None
+        life = by_uid.get(uid) if uid else None
+        if life is None:
+            pods = held.setdefault(name, [])
+            latest = pods[-1] if pods else None
+            if latest is None or (uid and latest.uid and latest.uid != uid):
+                key = name if latest is None else f"{name}#{len(pods) + 1}"
+                latest = lives[key] = PodLife(key, pod=name, uid=uid)
+                pods.append(latest)
+            life = latest
+            if uid:
+                life.uid = uid
+                by_uid[uid] = life
+        _fold_pod(life, event, to_m)
+    return held
+
+
 def build_lives(timeline: Sequence[TimelineEvent], facts: RunFacts, *,
                 pod_logs: Mapping[str, Sequence[LogLine]] | None = None,
                 pod_answers: Mapping[str, Sequence[float]] | None = None,
@@ -300,21 +347,20 @@ def build_lives(timeline: Sequence[TimelineEvent], facts: RunFacts, *,
         return None if offset is None else wall - offset
 
     lives: dict[str, PodLife] = {}
-    for event in timeline:
-        if event.kind is TimelineKind.POD:
-            name = pod_name(event)
-            _fold_pod(lives.setdefault(name, PodLife(name)), event, to_m)
+    held = pods_by_name(timeline, lives, to_m)
     for event in timeline:
         if event.kind is TimelineKind.EVENT:
-            _fold_event(lives, event)
-    _fold_endpoints(lives, endpoints if endpoints is not None else EndpointHistory(timeline, facts.service))
+            _fold_event(held, event)
+    _fold_endpoints(held, endpoints if endpoints is not None else EndpointHistory(timeline, facts.service))
     for name, gone in facts.disrupted_pods.items():
-        life = lives.get(name)
-        if life is not None:
-            life.containers_gone_m = gone.containers_gone_m
-    for name, life in lives.items():
-        _sigterm(life, (pod_logs or {}).get(name, ()))
-        answers = (pod_answers or {}).get(name)
+        deleted = [life for life in held.get(name, ()) if life.deleted_m is not None
+                   and (gone.containers_gone_m is None or life.deleted_m <= gone.containers_gone_m)]
+        if deleted:
+            deleted[-1].containers_gone_m = gone.containers_gone_m
+    for life in lives.values():
+        _sigterm(life, (pod_logs or {}).get(life.pod, ()))
+        # Answers are counted by the name in X-Pod: a name several pods held mixes their answers.
+        answers = (pod_answers or {}).get(life.pod) if len(held[life.pod]) == 1 else None
         if answers:
             life.answers = int(answers[0])
             life.first_answer_m, life.last_answer_m, life.last_answer_end_m = answers[1], answers[2], answers[3]

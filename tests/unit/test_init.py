@@ -110,14 +110,35 @@ def test_a_given_image_replaces_the_manifests_one() -> None:
     assert parse_scenario(yaml.safe_load(text_of(plan)), "x.yaml").target.image == "registry.example/team/web:2.0"
 
 
-def test_a_workload_with_a_statefulset_beside_it_keeps_the_directory_as_is_once_picked() -> None:
+def test_a_workload_with_a_statefulset_beside_it_gets_a_directory_without_it_once_picked() -> None:
     objects = [deployment(), service(), deployment("db", kind="StatefulSet", labels={"app": "db"}), config_map()]
     with pytest.raises(ConfigError) as err:
         plan_init(objects, HERE)
     assert "Deployment/web, StatefulSet/db" in err.value.problem and "--workload" in err.value.fix
     plan = plan_init(objects, HERE, workload="web")
-    # A run tests the one Deployment there and applies the StatefulSet beside it: nothing to write.
-    assert plan.objects is None and plan.left_out == ()
+    # A run tests one workload of its manifests: the StatefulSet beside it is left out of them.
+    assert plan.left_out == ("StatefulSet/db",) and plan.objects is not None
+    assert [o["kind"] for o in plan.objects] == ["Deployment", "Service", "ConfigMap"]
+
+
+def test_a_statefulset_gets_its_scenario_and_the_service_that_is_not_headless() -> None:
+    sts = deployment(kind="StatefulSet")
+    headless = service(name="web-pods")
+    headless["spec"]["clusterIP"] = "None"
+    plan = plan_init([sts, headless, service()], HERE)
+    assert (plan.kind, plan.workload, plan.port.service) == ("StatefulSet", "web", "web")
+    text = text_of(plan)
+    assert "A rolling restart of StatefulSet/web" in text and "the StatefulSet must be whole again" in text
+    loaded = parse_scenario(yaml.safe_load(text), "x.yaml")
+    assert loaded.target.service == "web" and loaded.steps[0].action == "rollout-restart"
+
+
+def test_a_statefulset_that_updates_on_delete_is_refused_with_what_to_write_instead() -> None:
+    sts = deployment(kind="StatefulSet")
+    sts["spec"]["updateStrategy"] = {"type": "OnDelete"}
+    with pytest.raises(ManifestError) as err:
+        plan_init([sts, service()], HERE)
+    assert "OnDelete" in err.value.problem and "delete-pod" in err.value.fix
 
 
 def test_several_deployments_picked_by_workload_get_a_manifests_directory_of_their_own() -> None:
@@ -210,10 +231,8 @@ def test_the_image_note_names_every_image_of_the_pod_template() -> None:
 
 @pytest.mark.parametrize(("objects", "options", "error", "problem", "fix"), [
     ([config_map()], {}, ManifestError, "hold no Deployment", "Deployment and Service"),
-    ([deployment(kind="StatefulSet"), service()], {}, ManifestError,
-     "StatefulSet/web is a StatefulSet: not supported yet", "Deployment"),
     ([deployment(), deployment("agent", kind="DaemonSet")], {"workload": "agent"}, ManifestError,
-     "DaemonSet/agent is a DaemonSet: not supported yet", "Deployment"),
+     "DaemonSet/agent is a DaemonSet: not supported", "Deployment or a StatefulSet"),
     ([deployment(), service()], {"workload": "api"}, ConfigError,
      "--workload 'api': no such workload in the manifests (they hold Deployment/web)", "--workload"),
     ([deployment(), deployment("web", kind="StatefulSet")], {"workload": "web"}, ConfigError,

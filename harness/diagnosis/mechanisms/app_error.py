@@ -22,7 +22,7 @@ class AppErrorRule:
         sent, rec = failure.sent_m, failure.record
         if failure.answered:
             if rec.pod is not None:
-                life = ctx.life(rec.pod)
+                life = ctx.life(rec.pod, failure.sent_m)
                 if life is None or life.terminating_at(sent, SEEN_LATE_S):
                     return None
                 return Match(self.mechanism, (life.name,),
@@ -32,7 +32,7 @@ class AppErrorRule:
             return Match(self.mechanism, (), (f"{failure.what} at {ctx.at(sent)} (no pod named in the answer) while "
                                               "no pod was going away or starting",))
         if failure.connection_error and failure.reused is True:
-            life = ctx.life(rec.conn_pod)
+            life = ctx.life(rec.conn_pod, failure.sent_m)
             if life is None or life.terminating_at(failure.failed_m, SEEN_LATE_S):
                 return None
             crash = next((r for r in life.restarts if failure.sent_m - SEEN_LATE_S <= r[0]

@@ -28,7 +28,7 @@ class GraceKillRule:
     def decide(self, failure: Failure, ctx: Context) -> Match | None:
         if not failure.connection_error or failure.in_flight is False:
             return None
-        own = ctx.life(failure.record.conn_pod) if failure.reused else None
+        own = ctx.life(failure.record.conn_pod, failure.sent_m) if failure.reused else None
         lives = ctx.cut_candidates(failure) if own is None else [own] if _cut(failure, own) else []
         if not lives:
             return None

@@ -83,7 +83,7 @@ class KeepAliveClosedRule:
                 return None
             life, timed = lives[0], True
         elif failure.reused is True:
-            named = ctx.life(failure.record.conn_pod)
+            named = ctx.life(failure.record.conn_pod, failure.sent_m)
             if named is None or not named.terminating_at(failure.failed_m, SEEN_LATE_S):
                 return None
             life = named

@@ -17,7 +17,7 @@ class ReadyEarlyRule:
     def decide(self, failure: Failure, ctx: Context) -> Match | None:
         sent, rec = failure.sent_m, failure.record
         if failure.answered:
-            life = ctx.life(rec.pod)
+            life = ctx.life(rec.pod, sent)
             if life is None or rec.status is None or rec.status < 500 or not ctx.is_new(life):
                 return None
             ready = life.endpoint_ready_m if life.endpoint_ready_m is not None else life.ready_m

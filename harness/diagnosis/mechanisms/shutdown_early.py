@@ -38,7 +38,7 @@ class ShutdownEarlyRule:
         sent = failure.sent_m
         rec = failure.record
         if failure.answered:
-            life = ctx.life(rec.pod)
+            life = ctx.life(rec.pod, sent)
             if rec.status is None or not 500 <= rec.status < 600 or life is None \
                     or not life.terminating_at(sent, SEEN_LATE_S):
                 return None

@@ -147,18 +147,22 @@ def test_a_kept_alive_connection_of_unknown_pod_broken_while_no_pod_stops_is_not
     assert only(run([record], base())) is Mechanism.UNEXPLAINED
 
 
-def test_a_failure_tied_to_a_pod_name_two_pods_held_in_turn_is_unexplained() -> None:
-    """A StatefulSet's pod comes back under its old name: the evidence keyed by name merges both
-    lives, so the diagnosis says so instead of reading a mechanism from the merged one."""
+def test_a_pod_name_two_pods_held_in_turn_is_read_as_two_pods_told_apart_by_uid() -> None:
+    """A StatefulSet's pod comes back under its name: the old pod (its UID) ends at +12 s, the new
+    one (another UID) is ready from +14 s. A reset on the old one's connection goes to the old pod;
+    a 503 the new one answers under the same name goes to the new one, ready before it could serve."""
     first = [replace(e, data={**e.data, "uid": "uid-1"}) for e in base() if e.kind is TimelineKind.POD]
-    again = replace(pod(13.0, OLD, type_="ADDED"), data={**pod(13.0, OLD, type_="ADDED").data, "uid": "uid-2"})
-    timeline = [e for e in base() if e.kind is not TimelineKind.POD] + first + [again]
-    record = fail(10.05, ErrorKind.RESET, conn=ConnectionMode.KEEP_ALIVE, served=3, stage="send", conn_pod=OLD)
-    assert only(run([record], base())) is Mechanism.KEEPALIVE_CLOSED_AT_SHUTDOWN  # one pod per name
-    diagnosis = run([record], timeline)
-    assert only(diagnosis) is Mechanism.UNEXPLAINED
-    assert f"pod name {OLD} was held by 2 pods in turn" in diagnosis.findings[0].evidence[0]
-    assert any("held by more than one pod" in note for note in diagnosis.notes)
+    again = [replace(event, data={**event.data, "uid": "uid-2"})
+             for event in (pod(13.0, OLD, type_="ADDED", ready=False), pod(14.0, OLD))]
+    slices = [endpoints(14.1, (NEW, True), (OLD, True))]
+    timeline = [e for e in base() if e.kind is not TimelineKind.POD] + first + again + slices
+    reset = fail(10.05, ErrorKind.RESET, conn=ConnectionMode.KEEP_ALIVE, served=3, stage="send", conn_pod=OLD)
+    busy = fail(14.3, None, status=503, stage=None, answered_by=OLD, rid="r2")
+    diagnosis = run([reset, busy], timeline)
+    found = {f.mechanism: f.pods for f in diagnosis.findings}
+    assert found == {Mechanism.KEEPALIVE_CLOSED_AT_SHUTDOWN: [OLD], Mechanism.READY_BEFORE_SERVING: [f"{OLD}#2"]}
+    assert {p.pod for p in diagnosis.pods} >= {OLD, f"{OLD}#2"}
+    assert any("held by more than one pod in turn" in note for note in diagnosis.notes)
 
 
 def test_a_reset_in_flight_after_the_answer_began_is_not_hidden_by_a_retrying_client() -> None:
