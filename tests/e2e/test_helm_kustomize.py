@@ -47,7 +47,13 @@ def scenario(directory: Path, name: str, target: dict[str, Any]) -> Path:
     data["name"] = name
     data["target"] = {**{k: v for k, v in data["target"].items() if k != "manifests"}, **target}
     # New connections only: go-httpbin's Shutdown may reset a request just sent on a kept-alive one.
-    data["traffic"].update({"connection_modes": ["new"], "rate": 50, "warmup_s": 3, "settle_s": 3})
+    # A request mix as a user's: reads, and a POST with a JSON body go-httpbin echoes.
+    del data["target"]["paths"]
+    data["traffic"].update({"connection_modes": ["new"], "rate": 50, "warmup_s": 3, "settle_s": 3, "requests": [
+        {"path": "/get", "weight": 2},
+        {"method": "POST", "path": "/post", "headers": {"Content-Type": "application/json"},
+         "body": '{"order": 7}', "expect_status": [200]},
+    ]})
     data["gates"] = {"min_requests": 200}
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -66,6 +72,8 @@ def run(path: Path, cluster: ClusterRecord, out: Path) -> Path:
     assert verdict.outcome is GateStatus.PASS, (verdict.outcome, gates, ran.stdout[-2000:])
     assert ran.returncode == 0
     assert gates["rollout_completed"][0] is GateStatus.PASS
+    by_req = verdict.counts.by_req
+    assert set(by_req) == {"GET /get", "POST /post"} and by_req["POST /post"].ok > 0, by_req
     return run_dir
 
 
