@@ -118,6 +118,11 @@ class Context:
         for life in self.lives.values():
             self.held.setdefault(life.pod, []).append(life)
 
+    @property
+    def answers_named(self) -> bool:
+        """Some answer of the run named its pod (X-Pod): the pods' answer times are evidence."""
+        return any(life.answers for life in self.lives.values())
+
     def at(self, m: float | None) -> str:
         """An instant as an offset from the run's origin."""
         return "?" if m is None else f"+{m - self.origin_m:.2f}s"
@@ -155,6 +160,10 @@ class Context:
         """New pods declared ready by ``m`` that had not yet answered successfully, and show they could
         not: they answered with failures first, or their first success came later than the proxies
         take to send them traffic (or never)."""
+        if not self.answers_named:
+            # Which pod answered is unknown (the server names none): that a new pod was not serving
+            # yet has no evidence either way, and is no candidate.
+            return []
         found: list[PodLife] = []
         for life in self.lives.values():
             ready = life.endpoint_ready_m if life.endpoint_ready_m is not None else life.ready_m

@@ -53,9 +53,15 @@ def test_statefulset_without_drain_or_pre_stop_fails_on_lost_requests_alone(clus
     gates = {g.name: g for g in verdict.gates}
     summary = "; ".join(f"{g.name}={g.status.value}: {g.reason}" for g in verdict.gates)
     assert verdict.outcome is GateStatus.FAIL and verdict.expected == "fail", summary
-    # The pod stops listening at SIGTERM while the proxies still send it connections: refused.
+    # The pod stops at SIGTERM while the proxies still send it connections: reset, or never answered.
     assert gates["no_connection_errors"].status is GateStatus.FAIL, summary
-    assert verdict.counts.outcomes.refused > 0, verdict.counts.outcomes
+    assert verdict.counts.outcomes.connection_errors > 0, verdict.counts.outcomes
+    diagnosis = verdict.diagnosis
+    assert diagnosis is not None
+    top = diagnosis.findings[0]
+    assert top.mechanism.value == "shutdown-before-endpoint-removal", [(f.mechanism, f.count)
+                                                                       for f in diagnosis.findings]
+    assert top.count >= 0.9 * diagnosis.diagnosed and set(top.pods) <= set(verdict.facts.old_pods)
     for name in ("rollout_completed", "records_accounted", "observers_complete"):
         assert gates[name].status is GateStatus.PASS, summary
     assert gates["disruption_observed"].numbers["replaced"] == 3, gates["disruption_observed"].reason

@@ -103,6 +103,19 @@ def test_a_new_connection_refused_by_a_pod_still_in_the_endpoints_is_an_early_sh
     assert "endpoint removal took 1.00 s" in rec.text
 
 
+def test_a_new_pod_is_no_sign_of_a_slow_start_when_the_server_names_no_pod() -> None:
+    """A second new pod ready just before the refusal: with answers that name their pod (X-Pod), its
+    having answered none yet points the other way, and the failure is unexplained; when no answer of
+    the run names a pod, that says nothing, and the going pod alone explains it."""
+    timeline = [*base(), pod(10.3, "web-new-2", type_="ADDED"),
+                endpoints(10.35, (OLD, True), (NEW, True), ("web-new-2", True))]
+    named = run([fail(10.5)], timeline)
+    assert only(named) is Mechanism.UNEXPLAINED
+    unnamed, _ = diagnose([fail(10.5)], sorted(timeline, key=lambda e: e.m), facts(), origin_m=M0)
+    assert [f.mechanism for f in unnamed.findings] == [Mechanism.SHUTDOWN_BEFORE_ENDPOINT_REMOVAL]
+    assert unnamed.findings[0].pods == [OLD]
+
+
 def test_a_connection_failure_long_after_the_endpoint_left_is_not_put_down_to_that_pod() -> None:
     assert only(run([fail(14.0)], base())) is Mechanism.UNEXPLAINED
 
