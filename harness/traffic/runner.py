@@ -113,11 +113,21 @@ class TrafficProcess:
                 f"(exit code {code}, {report.sent} requests sent)",
                 f"make sure nothing else signals the traffic process; see {self._stderr_path}",
             )
+        said = self._last_words()
         return TrafficError(
             f"the traffic process exited early with code {code}, before the run's steps ended and "
-            "without its final report",
+            "without its final report" + (f"; its last words: {said}" if said else ""),
             f"see {self._stderr_path}",
         )
+
+    def _last_words(self) -> str | None:
+        """The last line the process wrote to its log (a traceback's last line names the error)."""
+        try:
+            lines = [line.strip() for line in self._stderr_path.read_text(errors="replace").splitlines()]
+        except OSError:
+            return None
+        said = [line for line in lines if line]
+        return said[-1][:300] if said else None
 
     def stop(self, timeout_s: float | None = None) -> TrafficReport:
         """Stop sending, let in-flight requests finish, wait for the process to exit, and return its

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import ScenarioError
+from harness.errors import ScenarioError, TrafficError
 from harness.evidence import REQUESTS_FILE, read_requests
 from harness.locustfile import user_classes
 from harness.scenario import load_scenario
@@ -134,3 +134,13 @@ def test_a_locustfiles_users_are_recorded_and_accounted_like_the_built_in_ones(s
     assert all(r.expect == [201] for r in records if r.req == "add to cart")
     assert {r.conn.value for r in records} == {"keep-alive", "new"}
     assert summary.counts.by_req["add to cart"].ok == by_req["add to cart"]
+
+
+def test_a_locustfile_that_fails_to_load_ends_the_traffic_naming_its_error(server: str, tmp_path: Path) -> None:
+    (tmp_path / "users.py").write_text("import no_such_module_here\n" + LOCUSTFILE)
+    config = TrafficConfig(url=server, out=str(tmp_path / REQUESTS_FILE), run_id="lf", rate=10, users=2,
+                           timeout_s=2.0, model="closed", locustfile=str(tmp_path / "users.py"))
+    with TrafficProcess(config, tmp_path) as traffic, pytest.raises(TrafficError) as raised:
+        traffic.wait_first_answers(1, 30)
+    assert "No module named 'no_such_module_here'" in raised.value.problem, raised.value.problem
+    assert str(tmp_path / "traffic.log") in raised.value.fix
