@@ -5,11 +5,10 @@ local server: every request they make is one record, accounted like the built-in
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from harness.scenario import load_scenario
 from harness.traffic.config import TrafficConfig
 from harness.traffic.runner import TrafficProcess
 from harness.verdict import summarize_requests_file
+from tests.unit.local_server import serving
 
 LOCUSTFILE = '''
 from locust import task
@@ -102,14 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_Handler) as url:
+        yield url
 
 
 def test_a_locustfiles_users_are_recorded_and_accounted_like_the_built_in_ones(server: str, tmp_path: Path) -> None:

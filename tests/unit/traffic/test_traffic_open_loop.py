@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from harness.evidence import REQUESTS_FILE, ErrorKind, read_requests
 from harness.traffic.config import TrafficConfig
 from harness.traffic.runner import TrafficProcess
 from harness.verdict import summarize_requests_file
+from tests.unit.local_server import serving
 
 
 @dataclass
@@ -59,15 +60,8 @@ def seen() -> _Seen:
 
 @pytest.fixture
 def server(seen: _Seen) -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(seen))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_handler(seen)) as url:
+        yield url
 
 
 def _run(cfg: TrafficConfig, tmp_path: Path, seconds: float) -> None:

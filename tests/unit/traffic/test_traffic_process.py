@@ -3,10 +3,9 @@ its final report accounts for exactly the file it wrote, and traffic that ends o
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from harness.evidence import REQUESTS_FILE, read_requests
 from harness.traffic.config import TrafficConfig
 from harness.traffic.runner import TrafficProcess
 from harness.verdict import summarize_requests_file
+from tests.unit.local_server import serving
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -36,14 +36,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_Handler) as url:
+        yield url
 
 
 def _config(url: str, tmp_path: Path, **extra: float) -> TrafficConfig:
